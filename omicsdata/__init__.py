@@ -1,0 +1,26 @@
+"""omicsdata: load multi-omics datasets by name, lazily, as MuData.
+
+>>> import omicsdata as od
+>>> od.list_datasets()
+>>> mdata = od.load("demo-pancancer")
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .errors import (  # noqa: E402
+    BuildError, CatalogError, ChecksumError, CorruptStoreError, DownloadError, FormatError,
+    ManifestError, OmicsDataError, SchemaMismatchError, StoreError, UnknownDatasetError,
+    UnsafeArchiveError,
+)
+from .catalog import DatasetCard, info, list_datasets  # noqa: E402
+from .store import open_store, write_store  # noqa: E402
+from .api import build, cache_info, load, verify  # noqa: E402
+
+
+def __getattr__(name):  # lazy submodules: od.torch, od.synth, ...
+    import importlib
+
+    if name in {"torch", "synth", "sources", "formats", "builders", "transforms", "seq", "biomedsql", "text"}:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'omicsdata' has no attribute '{name}'")

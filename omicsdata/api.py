@@ -1,0 +1,179 @@
+"""The public entry points: ``load``, ``build``, ``verify``, ``cache_info``."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import paths
+from .builders import get_builder
+from .catalog import DatasetCard, info
+from .errors import BuildError, CorruptStoreError, OmicsDataError, StoreError
+from .splits import assign_splits
+from .store import MANIFEST, open_store, read_manifest, verify_store, write_store
+
+
+def _is_store_path(x) -> bool:
+    s = str(x)
+    if "://" in s:
+        return True
+    p = Path(s)
+    return p.is_dir() and (p / MANIFEST).is_file()
+
+
+def store_path(name: str, version: str | None = None) -> Path:
+    """Where the store of ``name`` (at ``version``, default: the catalog's) lives in the cache."""
+    card = info(name)
+    return paths.store_dir(card.name, version or card.version)
+
+
+def _is_built(target: Path) -> bool:
+    return (target / MANIFEST).is_file()
+
+
+def build(name: str, version: str | None = None, force: bool = False, **options) -> Path:
+    """Build the store of catalog dataset ``name`` with its builder and return its path.
+
+    Builder ``options`` (e.g. ``projects=["TCGA-BRCA"]`` for gdc-pancancer,
+    ``n_patients=10_000`` for demo-pancancer) are passed to the builder and
+    recorded in the manifest. An existing store built with the same options
+    is kept unless ``force=True``. Concurrent callers (threads or processes)
+    wait on a lock and build once; the store is written under a temporary
+    name and renamed into place, so a killed build leaves nothing that opens.
+    """
+    card = info(name)
+    version = str(version or card.version)
+    target = paths.store_dir(card.name, version)
+    with paths.locked(f"build-{card.name}-{version}"):
+        paths.clean_stale_tmp(target.parent)
+        if _is_built(target) and not force:
+            try:
+                if read_manifest(target).get("builder_options", {}) == _normalise(options):
+                    return target
+            except OmicsDataError:
+                pass  # unreadable manifest: rebuild
+        _build_locked(card, version, target, options)
+    return target
+
+
+def _normalise(options: dict) -> dict:
+    return json.loads(json.dumps(options, default=str))
+
+
+def _build_locked(card: DatasetCard, version: str, target: Path, options: dict) -> None:
+    builder = get_builder(card["builder"])
+    work = paths.home() / "work" / f"{card.name}-{os.getpid()}"
+    work.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    try:
+        result = builder(card, work, **options)
+    except OmicsDataError:
+        raise
+    except TypeError as e:
+        raise BuildError(f"dataset '{card.name}': bad builder option: {e}") from e
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    mdata = result.mdata
+    split_cfg = dict(card.get("splits", {}))
+    split_info = {"column": "split", "by": split_cfg.get("by"), "stratify": split_cfg.get("stratify"),
+                  "seed": split_cfg.get("seed", 0), "fractions": split_cfg.get("fractions", {})}
+    if "split" not in mdata.obs.columns:
+        by = split_cfg.get("by")
+        groups = mdata.obs[by].to_numpy() if by and by in mdata.obs else mdata.obs_names.to_numpy()
+        strat = split_cfg.get("stratify")
+        labels = mdata.obs[strat].to_numpy() if strat and strat in mdata.obs else None
+        mdata.obs["split"] = assign_splits(groups, labels, split_cfg.get("fractions"), split_cfg.get("seed", 0))
+        if not split_cfg.get("fractions"):
+            from .splits import DEFAULT_FRACTIONS
+            split_info["fractions"] = dict(DEFAULT_FRACTIONS)
+    mdata.obs["split"] = mdata.obs["split"].astype("category")
+    report = dict(result.report)
+    report["build_seconds"] = round(time.perf_counter() - t0, 2)
+    write_store(
+        mdata, target, dataset=card.name, version=version, builder=card["builder"],
+        builder_version=str(card.get("builder_version", "1")), builder_options=options,
+        obs_fields=card.get("obs_fields", {}), split_info=split_info,
+        feature_kinds=result.feature_kinds or {m["name"]: m["feature_kind"] for m in card.get("modalities", [])},
+        tables=result.tables, extra={"report": report, **result.extra}, progress=True,
+        **dict(card.get("store_options", {})),
+    )
+
+
+def load(name_or_path, version: str | None = None, lazy: bool = True, **options):
+    """Open a dataset as a :class:`mudata.MuData`, building and caching it on first use.
+
+    ``name_or_path`` is a catalog name, a store folder or a store URL.
+    ``lazy=True`` returns dask-backed matrices and reads only metadata;
+    ``lazy=False`` loads into memory. Builder ``options`` given here select
+    (and if needed build) a store with exactly those options.
+    The split of every sample is ``mdata.obs["split"]``.
+    """
+    if _is_store_path(name_or_path):
+        return open_store(name_or_path, lazy=lazy)
+    if isinstance(name_or_path, Path) or os.sep in str(name_or_path):
+        raise StoreError(f"{name_or_path}: no omicsdata store there (no {MANIFEST})")
+    card = info(str(name_or_path))
+    target = paths.store_dir(card.name, str(version or card.version))
+    need = not _is_built(target)
+    if not need and options:
+        try:
+            need = read_manifest(target).get("builder_options", {}) != _normalise(options)
+        except OmicsDataError:
+            need = True
+    if need:
+        build(card.name, version=version, force=False, **options)
+    try:
+        return open_store(target, lazy=lazy)
+    except CorruptStoreError as e:
+        raise CorruptStoreError(f"dataset '{card.name}': {e}", e.bad_files) from e
+
+
+def verify(name_or_path, version: str | None = None) -> dict:
+    """Re-hash every file of a store against its manifest.
+
+    Returns the report (``checked``, ``mismatched``, ``missing``, ``unexpected``)
+    when all is well; raises :class:`CorruptStoreError` naming each bad file
+    otherwise (the report is on ``err.report``).
+    """
+    path = Path(name_or_path) if _is_store_path(name_or_path) else store_path(str(name_or_path), version)
+    if not _is_built(path):
+        raise StoreError(f"{path}: no store there; build it with od.build('{name_or_path}')")
+    rep = verify_store(path)
+    if not rep["ok"]:
+        parts = []
+        for key in ("mismatched", "missing", "unexpected"):
+            if rep[key]:
+                parts.append(f"{key}: {', '.join(rep[key])}")
+        err = CorruptStoreError(f"{path}: store does not match its manifest ({'; '.join(parts)}); "
+                                "rebuild with od.build(name, force=True)", rep["mismatched"] + rep["missing"])
+        err.report = rep
+        raise err
+    rep["path"] = str(path)
+    return rep
+
+
+def cache_info() -> list[dict]:
+    """Every store in the cache: name, version, size on disk, samples."""
+    out = []
+    root = paths.home() / "stores"
+    if not root.is_dir():
+        return out
+    for name_dir in sorted(root.iterdir()):
+        if not name_dir.is_dir():
+            continue
+        for vdir in sorted(name_dir.iterdir()):
+            if vdir.name.startswith(paths.TMP_MARK) or not vdir.is_dir():
+                continue
+            size = sum(f.stat().st_size for f in vdir.rglob("*") if f.is_file())
+            try:
+                n = read_manifest(vdir)["n_obs"]
+                ok = True
+            except OmicsDataError:
+                n, ok = None, False
+            out.append({"name": name_dir.name, "version": vdir.name, "bytes": size, "n_obs": n,
+                        "path": str(vdir), "valid_manifest": ok})
+    return out

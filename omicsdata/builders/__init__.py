@@ -1,0 +1,64 @@
+"""Builders: one module per catalog dataset, turning raw files into a MuData.
+
+A builder is a function registered under the name a catalog entry's
+``builder`` field uses::
+
+    @register("demo-pancancer")
+    def build(card, workdir, **options) -> BuildResult: ...
+
+It receives the validated catalog card, a scratch folder, and the user's
+builder options (``od.build(name, **options)``). It returns a
+:class:`BuildResult`; the framework then assigns splits (if the builder has
+not), writes the store atomically and records the manifest.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from typing import Any, Callable
+
+from ..errors import BuildError
+
+_REGISTRY: dict[str, Callable] = {}
+
+
+@dataclasses.dataclass
+class BuildResult:
+    """What a builder hands back.
+
+    mdata: MuData with aligned rows (every modality has all samples).
+    report: free-form build report (counts, dropped samples and why) kept in the manifest.
+    tables: optional Parquet tables (name -> DataFrame / pyarrow Table / folder).
+    extra: builder metadata kept in the manifest (fitted transforms, graph info).
+    """
+
+    mdata: Any
+    report: dict = dataclasses.field(default_factory=dict)
+    tables: dict = dataclasses.field(default_factory=dict)
+    extra: dict = dataclasses.field(default_factory=dict)
+    feature_kinds: dict = dataclasses.field(default_factory=dict)
+
+
+def register(name: str):
+    """Decorator: register a builder function under ``name``."""
+
+    def deco(fn):
+        _REGISTRY[name] = fn
+        return fn
+
+    return deco
+
+
+def _discover() -> None:
+    for mod in pkgutil.iter_modules(__path__):
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{mod.name}")
+
+
+def get_builder(name: str) -> Callable:
+    if name not in _REGISTRY:
+        _discover()
+    if name not in _REGISTRY:
+        raise BuildError(f"no builder named '{name}' (known: {', '.join(sorted(_REGISTRY)) or 'none'})")
+    return _REGISTRY[name]

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The main job on the embedded default dataset (demo-pancancer):
+# build + load the store, print its summary; later steps train a model on it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+exec .venv/bin/python scripts/demo.py "$@"
