@@ -13,7 +13,15 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.omicszoo-installed
 want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+installed_ok() {
+  # the stamp matches pyproject.toml and both packages import from this tree
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && .venv/bin/python - <<'PY' >/dev/null 2>&1
+import importlib.util, sys
+ok = all((s := importlib.util.find_spec(n)) is not None and s.origin for n in ("omicsdata", "zoo"))
+sys.exit(0 if ok else 1)
+PY
+}
+if installed_ok; then
   exit 0
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
