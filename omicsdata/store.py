@@ -343,13 +343,47 @@ def verify_store(path: str | os.PathLike) -> dict:
             "mismatched": mismatched, "missing": missing, "unexpected": unexpected}
 
 
+def is_bulk_file(rel: str) -> bool:
+    """True for files a lazy open never reads: matrix chunks (``mod/*/X/**``
+    except ``zarr.json``) and Parquet tables (``tables/**``)."""
+    parts = rel.split("/")
+    if parts[0] == "tables":
+        return True
+    return len(parts) > 3 and parts[0] == "mod" and parts[2] == "X" and parts[-1] != "zarr.json"
+
+
+def check_metadata(path: str | os.PathLike, manifest: dict | None = None) -> None:
+    """Re-hash the small files that opening a store reads (metadata, obs, var, obsm, uns).
+
+    Matrix chunks and tables are skipped (``od.verify`` checks those), so this
+    stays cheap for stores of any size. Raises :class:`CorruptStoreError`
+    naming each bad file, with a hint to rebuild.
+    """
+    path = Path(path)
+    manifest = manifest or read_manifest(path)
+    bad = []
+    for rel, digest in manifest["files"].items():
+        if is_bulk_file(rel):
+            continue
+        p = path / rel
+        if not p.is_file() or sha256_file(p) != digest:
+            bad.append(rel)
+    if bad:
+        raise CorruptStoreError(
+            f"{path}: {len(bad)} metadata file(s) missing or not matching the manifest: {', '.join(bad[:5])}"
+            f"{' ...' if len(bad) > 5 else ''}; the store is corrupt, rebuild it with "
+            f"od.build('{manifest.get('dataset', path.name)}', force=True)", bad)
+
+
 def open_store(path: str | os.PathLike, lazy: bool = True, verify: bool = False):
     """Open a store as a :class:`mudata.MuData`.
 
     ``lazy=True`` (default) reads only metadata, ``obs`` and ``var``; every
     matrix is a dask array over the Zarr chunks (dense) or over CSR row
     blocks (sparse), and nothing else is read until asked. ``lazy=False``
-    loads everything into memory. ``verify=True`` re-hashes every file first.
+    loads everything into memory. ``verify=True`` re-hashes every file first;
+    otherwise only the small files the open itself reads are re-hashed
+    (:func:`check_metadata`), so a corrupt metadata file is refused cheaply.
     Remote stores (``https://``, ``s3://``...) open through fsspec.
     The manifest is attached as ``mdata.uns["omicsdata"]``.
     """
@@ -370,6 +404,8 @@ def open_store(path: str | os.PathLike, lazy: bool = True, verify: bool = False)
                 raise CorruptStoreError(
                     f"{path}: {len(bad)} file(s) do not match the manifest: {', '.join(bad[:5])}; "
                     "rebuild with od.build(name, force=True)", bad)
+        else:
+            check_metadata(path, manifest)
     ctx = _quiet()
     try:
         try:

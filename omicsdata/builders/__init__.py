@@ -62,3 +62,27 @@ def get_builder(name: str) -> Callable:
     if name not in _REGISTRY:
         raise BuildError(f"no builder named '{name}' (known: {', '.join(sorted(_REGISTRY)) or 'none'})")
     return _REGISTRY[name]
+
+
+# Optional download hook: a builder whose raw files can be fetched ahead of
+# the build (``omicsdata download NAME``) registers a function
+# ``download(card, **options) -> list[pathlib.Path]`` that fetches them into
+# the raw cache (omicsdata.paths.raw_dir) and returns their paths.
+_DOWNLOADERS: dict[str, Callable] = {}
+
+
+def register_download(name: str):
+    """Decorator: register the raw-file download hook of builder ``name``."""
+
+    def deco(fn):
+        _DOWNLOADERS[name] = fn
+        return fn
+
+    return deco
+
+
+def get_downloader(name: str) -> Callable | None:
+    """The download hook of builder ``name``, or None if it has nothing to download."""
+    if name not in _DOWNLOADERS:
+        _discover()
+    return _DOWNLOADERS.get(name)
