@@ -38,3 +38,26 @@ def demo_store(tmp_path_factory):
         else:
             os.environ["OMICSDATA_HOME"] = old
     return path
+
+
+@pytest.fixture
+def hub_server(omicsdata_home, monkeypatch):
+    """A running Hugging Face Hub look-alike (tests/hubserver.py) with HF_ENDPOINT pointing at it.
+
+    Repos live under ``<OMICSDATA_HOME>/hubserver``; the HF cache is ``<OMICSDATA_HOME>/hf/hub``.
+    Xet is never advertised by the server; HF_HUB_DISABLE_XET=1 is set as a belt-and-braces.
+    """
+    from hubserver import HubServer
+
+    server = HubServer(omicsdata_home / "hubserver").start()
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    monkeypatch.setenv("HF_HOME", str(omicsdata_home / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    try:
+        yield server
+    finally:
+        server.stop()

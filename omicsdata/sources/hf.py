@@ -1,0 +1,300 @@
+"""The one place omicsdata talks to the Hugging Face Hub (through ``huggingface_hub``).
+
+``huggingface_hub`` reads ``HF_ENDPOINT``, ``HF_HUB_OFFLINE`` and the cache
+location once, at import time.  This module reads them at *call* time and
+passes them explicitly, so tests (and users) can change them in-process:
+
+* endpoint: ``$HF_ENDPOINT`` (else huggingface_hub's default public endpoint);
+* offline: ``$HF_HUB_OFFLINE`` true -> ``local_files_only=True`` (served from cache or fails);
+* cache: ``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``$XDG_CACHE_HOME/huggingface/hub``
+  (``~/.cache/huggingface/hub``).
+
+Every failure is an :class:`~omicsdata.errors.DownloadError` (or subclass) whose
+message names the repo, the revision and the file.  Transient failures (HTTP
+408/429/5xx, connection errors, truncated bodies) are retried ``RETRIES`` times
+with exponential backoff on top of huggingface_hub's own retries; "not found"
+answers are never retried.
+
+Xet is never used against a server that does not advertise it (no ``X-Xet-Hash``
+header); nothing here forces it on or off.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Callable, Iterable, TypeVar
+
+from ..errors import ChecksumError, DownloadError
+from ..hashing import sha256_file
+
+log = logging.getLogger(__name__)
+
+RETRIES = 3  # extra attempts after the first, for transient errors
+BACKOFF = 0.5  # seconds; doubles each attempt
+MAX_BACKOFF = 8.0
+_RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
+_TRUE = {"1", "on", "yes", "true"}
+
+T = TypeVar("T")
+
+
+class HubNotFoundError(DownloadError):
+    """The repo, revision or file does not exist on the Hub (not retried).
+
+    ``what`` is ``"repo"``, ``"revision"`` or ``"file"``.
+    """
+
+    def __init__(self, message: str, *, what: str, repo_id: str, revision: str | None, filename: str | None):
+        super().__init__(message)
+        self.what = what
+        self.repo_id = repo_id
+        self.revision = revision
+        self.filename = filename
+
+
+class HubOfflineError(DownloadError):
+    """Offline (``HF_HUB_OFFLINE``) or unreachable, and the file is not in the local cache."""
+
+
+# -- configuration read at call time ------------------------------------------------------
+def endpoint() -> str:
+    """``$HF_ENDPOINT`` (read now), else the public Hub."""
+    from huggingface_hub import constants
+
+    return (os.environ.get("HF_ENDPOINT") or constants._HF_DEFAULT_ENDPOINT).rstrip("/")
+
+
+def offline() -> bool:
+    """True when ``$HF_HUB_OFFLINE`` (or ``$TRANSFORMERS_OFFLINE``) is set to a true value."""
+    v = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
+    return v.strip().lower() in _TRUE
+
+
+def cache_dir() -> Path:
+    """The Hub cache: ``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else the library default."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.path.expandvars(os.environ["HF_HUB_CACHE"])).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.path.expandvars(os.environ["HF_HOME"])).expanduser() / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "huggingface" / "hub"
+
+
+def _token():
+    # None = huggingface_hub's own lookup ($HF_TOKEN or the saved token).
+    return os.environ.get("HF_TOKEN") or None
+
+
+def _check_repo_type(repo_type: str) -> str:
+    if repo_type not in ("model", "dataset"):
+        raise ValueError(f"repo_type must be 'model' or 'dataset', not {repo_type!r}")
+    return repo_type
+
+
+def _where(repo_id: str, repo_type: str, revision: str | None, filename: str | None = None) -> str:
+    s = f"{repo_type} repo {repo_id!r} at revision {revision or 'main'!r}"
+    return f"file {filename!r} of {s}" if filename else s
+
+
+# -- error mapping and retries ------------------------------------------------------------
+def _is_transient(exc: BaseException) -> bool:
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if isinstance(exc, HfHubHTTPError):
+        resp = getattr(exc, "response", None)
+        return resp is not None and resp.status_code in _RETRY_STATUS
+    if isinstance(exc, (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError)):
+        return True
+    if isinstance(exc, OSError) and "Consistency check failed" in str(exc):
+        return True  # truncated body
+    return False
+
+
+def _wrap(exc: BaseException, repo_id: str, repo_type: str, revision: str | None,
+          filename: str | None) -> DownloadError:
+    from huggingface_hub.errors import (
+        EntryNotFoundError, GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled,
+        RepositoryNotFoundError, RevisionNotFoundError,
+    )
+
+    where = _where(repo_id, repo_type, revision, filename)
+    if isinstance(exc, GatedRepoError):
+        return DownloadError(f"{where}: the repo is gated; request access and set HF_TOKEN ({exc})")
+    if isinstance(exc, RevisionNotFoundError):
+        return HubNotFoundError(f"{where}: revision {revision!r} not found in {repo_type} repo {repo_id!r}",
+                                what="revision", repo_id=repo_id, revision=revision, filename=filename)
+    if isinstance(exc, RepositoryNotFoundError):
+        return HubNotFoundError(f"{where}: {repo_type} repo {repo_id!r} not found (or private) at {endpoint()}",
+                                what="repo", repo_id=repo_id, revision=revision, filename=filename)
+    if isinstance(exc, (LocalEntryNotFoundError, OfflineModeIsEnabled)):
+        # LocalEntryNotFoundError subclasses EntryNotFoundError: test it before the remote one.
+        why = "offline mode (HF_HUB_OFFLINE) is on" if offline() else f"the Hub at {endpoint()} could not be reached"
+        return HubOfflineError(f"{where}: {why} and it is not in the local cache {cache_dir()}")
+    if isinstance(exc, EntryNotFoundError):
+        return HubNotFoundError(f"{where}: file {filename!r} not found in {repo_type} repo {repo_id!r} "
+                                f"at revision {revision or 'main'!r}",
+                                what="file", repo_id=repo_id, revision=revision, filename=filename)
+    if isinstance(exc, HfHubHTTPError):
+        status = getattr(getattr(exc, "response", None), "status_code", "?")
+        return DownloadError(f"{where}: HTTP {status} from {endpoint()}: {str(exc).splitlines()[0]}")
+    return DownloadError(f"{where}: {type(exc).__name__}: {exc}")
+
+
+def _call(fn: Callable[[], T], repo_id: str, repo_type: str, revision: str | None,
+          filename: str | None = None, sleep=time.sleep) -> T:
+    attempt = 0
+    while True:
+        try:
+            return fn()
+        except DownloadError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - everything leaves as DownloadError
+            if attempt < RETRIES and not offline() and _is_transient(exc):
+                wait = min(BACKOFF * (2 ** attempt), MAX_BACKOFF)
+                log.warning("%s: %s; retrying in %.1fs", _where(repo_id, repo_type, revision, filename),
+                            exc, wait)
+                attempt += 1
+                sleep(wait)
+                continue
+            raise _wrap(exc, repo_id, repo_type, revision, filename) from exc
+
+
+# -- public API --------------------------------------------------------------------------
+def _discard_cached(path: Path) -> None:
+    """Remove a cached file and the blob it links to, so it is not reused."""
+    try:
+        blob = path.resolve() if path.is_symlink() else None
+        path.unlink(missing_ok=True)
+        if blob is not None:
+            blob.unlink(missing_ok=True)
+    except OSError as e:  # pragma: no cover
+        log.warning("could not remove bad file %s: %s", path, e)
+
+
+def download_file(repo_id: str, filename: str, *, repo_type: str = "dataset", revision: str | None = None,
+                  sha256: str | None = None) -> Path:
+    """Download one file of a Hub repo into the HF cache and return its local path.
+
+    ``revision`` is a branch, tag or commit sha (pin a sha for reproducibility;
+    ``None`` means ``main``).  With ``sha256``, the file is verified; a mismatch
+    removes it from the cache and raises :class:`ChecksumError` naming it.
+    """
+    from huggingface_hub import hf_hub_download
+
+    _check_repo_type(repo_type)
+    rev = revision or "main"
+
+    def fetch() -> Path:
+        return Path(hf_hub_download(
+            repo_id, filename, repo_type=repo_type, revision=rev, cache_dir=str(cache_dir()),
+            endpoint=endpoint(), local_files_only=offline(), token=_token(),
+        ))
+
+    path = _call(fetch, repo_id, repo_type, rev, filename)
+    if sha256 is not None:
+        got = sha256_file(path)
+        if got.lower() != sha256.lower():
+            _discard_cached(path)
+            raise ChecksumError(
+                f"{_where(repo_id, repo_type, rev, filename)}: sha256 is {got}, expected {sha256.lower()}; "
+                "the bad file was removed from the cache"
+            )
+    return path
+
+
+def snapshot(repo_id: str, *, repo_type: str = "dataset", revision: str | None = None,
+             allow_patterns: str | Iterable[str] | None = None,
+             ignore_patterns: str | Iterable[str] | None = None) -> Path:
+    """Download (the matching files of) a repo at ``revision``; returns the snapshot folder."""
+    from huggingface_hub import snapshot_download
+
+    _check_repo_type(repo_type)
+    rev = revision or "main"
+    ap = [allow_patterns] if isinstance(allow_patterns, str) else (list(allow_patterns) if allow_patterns else None)
+    ip = [ignore_patterns] if isinstance(ignore_patterns, str) else (list(ignore_patterns) if ignore_patterns else None)
+
+    def fetch() -> Path:
+        return Path(snapshot_download(
+            repo_id, repo_type=repo_type, revision=rev, cache_dir=str(cache_dir()), endpoint=endpoint(),
+            local_files_only=offline(), allow_patterns=ap, ignore_patterns=ip, token=_token(),
+        ))
+
+    what = f"patterns {ap}" if ap else None
+    return _call(fetch, repo_id, repo_type, rev, what)
+
+
+def _cached_files(repo_id: str, repo_type: str, revision: str) -> list[str] | None:
+    from huggingface_hub.file_download import repo_folder_name
+
+    folder = cache_dir() / repo_folder_name(repo_id=repo_id, repo_type=repo_type)
+    sha = revision
+    ref = folder / "refs" / revision
+    if ref.is_file():
+        sha = ref.read_text().strip()
+    snap = folder / "snapshots" / sha
+    if not snap.is_dir():
+        return None
+    return sorted(p.relative_to(snap).as_posix() for p in snap.rglob("*") if p.is_file() or p.is_symlink())
+
+
+def list_files(repo_id: str, *, repo_type: str = "dataset", revision: str | None = None) -> list[str]:
+    """All file paths of a repo at ``revision`` (sorted).
+
+    Offline, lists what the local cache holds for that revision (may be partial).
+    """
+    from huggingface_hub import HfApi
+
+    _check_repo_type(repo_type)
+    rev = revision or "main"
+    if offline():
+        files = _cached_files(repo_id, repo_type, rev)
+        if files is None:
+            raise HubOfflineError(f"{_where(repo_id, repo_type, rev)}: offline mode (HF_HUB_OFFLINE) is on and "
+                                  f"no snapshot of it is in the local cache {cache_dir()}")
+        return files
+
+    def fetch() -> list[str]:
+        api = HfApi(endpoint=endpoint(), token=_token())
+        return sorted(api.list_repo_files(repo_id, repo_type=repo_type, revision=rev))
+
+    return _call(fetch, repo_id, repo_type, rev)
+
+
+def resolve_revision(repo_id: str, *, repo_type: str = "dataset", revision: str | None = None) -> str:
+    """The commit sha a branch/tag/sha currently points to on the Hub."""
+    from huggingface_hub import HfApi
+
+    _check_repo_type(repo_type)
+    rev = revision or "main"
+
+    def fetch() -> str:
+        api = HfApi(endpoint=endpoint(), token=_token())
+        return api.repo_info(repo_id, repo_type=repo_type, revision=rev).sha
+
+    return _call(fetch, repo_id, repo_type, rev)
+
+
+def upload_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = "dataset",
+                  revision: str | None = None, commit_message: str = "Upload with omicsdata",
+                  allow_patterns: str | Iterable[str] | None = None, create: bool = True,
+                  private: bool | None = None, token: str | None = None) -> str:
+    """Push a local folder to a Hub repo (creating it if ``create``); returns the new commit sha.
+
+    Not retried (a lost response could duplicate a commit).
+    """
+    from huggingface_hub import HfApi
+
+    _check_repo_type(repo_type)
+    rev = revision or "main"
+    api = HfApi(endpoint=endpoint(), token=token or _token())
+    try:
+        if create:
+            api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+        info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type=repo_type, revision=rev,
+                                 commit_message=commit_message, allow_patterns=allow_patterns)
+    except Exception as exc:  # noqa: BLE001
+        raise _wrap(exc, repo_id, repo_type, rev, str(folder)) from exc
+    return info.oid
