@@ -1,0 +1,97 @@
+"""Write a small OmniCellTOSG release in the exact published layout (test helper).
+
+The test decides the truth: a "disease" label per donor and, optionally, a
+planted signal (the disease cells over-express a module of transcripts that
+are connected in the PPI graph).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+TISSUES = {"brain": "cellxgene", "lung": "geo"}
+
+
+def make_release(folder, *, n_donors: int = 60, cells_per_donor: int = 8, n_transcripts: int = 120,
+                 n_proteins: int = 60, module: int = 12, signal: float = 3.0, shuffle_labels: bool = False,
+                 rows_per_shard: int = 90, metadata_format: str = "parquet", seed: int = 0) -> dict:
+    """Write the files; return the truth (labels per cell, module nodes, file names)."""
+    rng = np.random.default_rng(seed)
+    folder = Path(folder)
+    (folder / "expression_matrix").mkdir(parents=True, exist_ok=True)
+    n_ent = n_transcripts + n_proteins
+    ids = [f"BMGC_TR{i:06d}" for i in range(n_transcripts)] + [f"BMGC_PT{i:06d}" for i in range(n_proteins)]
+    names = [f"GENE{i}" for i in range(n_transcripts)] + [f"GENE{i}-protein" for i in range(n_proteins)]
+    mod_nodes = np.arange(module)  # transcripts 0..module-1
+    desc = [("member of the WNT signaling pathway" if i < module else f"entity {i} description") for i in range(n_ent)]
+    pd.DataFrame({"BioMedGraphica_ID": ids, "Processed_name": names}).to_csv(folder / "s_name.csv", index=False)
+    pd.DataFrame({"BioMedGraphica_ID": ids, "Description": desc}).to_csv(folder / "s_desc.csv", index=False)
+    pd.DataFrame({"BioMedGraphica_ID": ids, "Sequence": ["ACGT" * (1 + i % 3) for i in range(n_ent)]}).to_csv(
+        folder / "s_bio.csv", index=False)
+    # topology: transcript i <-> protein i (internal), random PPI among proteins, a chain over the module
+    internal = np.array([[i, n_transcripts + i] for i in range(min(n_transcripts, n_proteins))]).T
+    internal = np.concatenate([internal, internal[::-1]], axis=1)
+    ppi = rng.integers(n_transcripts, n_ent, size=(2, 3 * n_proteins))
+    chain = np.array([[mod_nodes[i], mod_nodes[i + 1]] for i in range(module - 1)]).T
+    ppi = np.concatenate([ppi, chain, chain[::-1]], axis=1)
+    ppi = np.unique(ppi[:, ppi[0] != ppi[1]], axis=1)
+    edge_index = np.concatenate([internal, ppi], axis=1).astype(np.int64)
+    np.save(folder / "edge_index.npy", edge_index)
+    np.save(folder / "internal_edge_index.npy", internal.astype(np.int64))
+    np.save(folder / "ppi_edge_index.npy", ppi.astype(np.int64))
+    # donors and cells
+    donors = [f"D{d:03d}" for d in range(n_donors)]
+    disease = np.array(["normal", "Alzheimer disease"] * (n_donors // 2) + ["normal"] * (n_donors % 2))
+    truth_disease = disease.copy()
+    if shuffle_labels:
+        disease = rng.permutation(disease)
+    tissue = np.array(["brain", "lung"])[np.arange(n_donors) % 4 // 2]
+    sex = rng.choice(["male", "female"], size=n_donors)
+    age = rng.choice(["adult", "aged", "middle aged"], size=n_donors)
+    base = rng.gamma(0.6, 1.0, size=n_transcripts)  # many low genes -> sparse counts
+    cells = []
+    X_rows = []
+    for d in range(n_donors):
+        lam_d = base * rng.lognormal(0, 0.2, size=n_transcripts)  # donor effect
+        for c in range(cells_per_donor):
+            lam = lam_d * rng.lognormal(0, 0.3, size=n_transcripts)
+            if truth_disease[d] != "normal":
+                lam[mod_nodes] *= signal
+            X_rows.append(rng.poisson(lam).astype(np.float32))
+            cells.append({"donor_id": donors[d], "disease_BMG_name": disease[d], "tissue_general": tissue[d],
+                          "sex_normalized": sex[d], "development_stage_category": age[d],
+                          "CMT_name": rng.choice(["neuron", "astrocyte"] if tissue[d] == "brain" else ["AT2", "macrophage"]),
+                          "dataset_id": f"study-{d % 5}", "source": TISSUES[tissue[d]]})
+    meta = pd.DataFrame(cells)
+    X = np.stack(X_rows)
+    # shard per (source, tissue), rows shuffled inside the release
+    meta["matrix_file_path"] = ""
+    meta["matrix_row_idx"] = -1
+    files = []
+    for t, source in TISSUES.items():
+        idx = rng.permutation(np.flatnonzero(meta["tissue_general"].to_numpy() == t))
+        for part, start in enumerate(range(0, len(idx), rows_per_shard)):
+            take = idx[start:start + rows_per_shard]
+            name = f"{source}_{t}_part_{part}.npy"
+            np.save(folder / "expression_matrix" / name, X[take])
+            meta.loc[take, "matrix_file_path"] = name
+            meta.loc[take, "matrix_row_idx"] = np.arange(len(take))
+            files.append(f"expression_matrix/{name}")
+    meta = meta.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    if metadata_format == "parquet":
+        meta.to_parquet(folder / "cell_metadata_with_mappings.parquet", index=False)
+    else:
+        meta.to_csv(folder / "cell_metadata_with_mappings.csv", index=False)
+    return {"meta": meta, "X": X, "module": mod_nodes, "ids": ids, "n_entities": n_ent,
+            "n_transcripts": n_transcripts, "shards": files, "edge_index": edge_index,
+            "internal": internal, "ppi": ppi}
+
+
+def serve_release(server, folder, repo_id: str = "FuhaiLiAiLab/OmniCellTOSG_Dataset") -> None:
+    """Put every file of a release folder on a Hub look-alike."""
+    folder = Path(folder)
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            server.add_file("dataset", repo_id, p.relative_to(folder).as_posix(), p.read_bytes())
