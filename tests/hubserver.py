@@ -16,6 +16,16 @@ Serves exactly what ``huggingface_hub`` 2.4 requests (read from its source):
   or Xet server is needed), ``POST /api/{t}s/{repo}/commit/{rev}`` (NDJSON with inline
   base64 ``file`` entries, ``deletedFile``/``deletedFolder``), ``POST /api/validate-yaml``.
 
+LFS emulation (``HubServer(root, lfs_threshold=N)``): files of N bytes or more are
+"LFS files", as on the real Hub: tree entries carry ``lfs: {oid: sha256, size, pointerSize}``;
+``resolve`` answers 302 with ``X-Linked-Etag`` (sha256), ``X-Linked-Size`` and a
+``Location`` on another origin (``http://localhost:<port>/cdn/<sha256>``, so the client
+stops there and drops its auth header, like a CDN); preupload answers ``uploadMode: lfs``
+and the LFS batch API (``POST /{repo}.git/info/lfs/objects/batch``, ``PUT /lfs-upload/<oid>``)
+plus ``lfsFile`` commit entries are accepted.  LFS uploads need Xet off *in the client*
+(``huggingface_hub.constants.HF_HUB_DISABLE_XET = True``; the ``hub_server`` fixture does it),
+otherwise huggingface_hub would try the Xet protocol for them.
+
 Repos are folders: ``root/models/<owner>/<name>/`` and ``root/datasets/<owner>/<name>/``.
 A repo's commit sha is the sha1 of its sorted (path, blob sha1) listing, so it is
 deterministic and changes when the content changes.  Valid revisions: ``main`` and
@@ -73,10 +83,15 @@ class _Fault:
 class HubServer:
     """In-process Hub look-alike.  Use as a context manager or call start()/stop()."""
 
-    def __init__(self, root: str | Path, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, root: str | Path, host: str = "127.0.0.1", port: int = 0,
+                 lfs_threshold: int | None = None):
         self.root = Path(root)
+        self.lfs_threshold = lfs_threshold  # files >= this many bytes are served/accepted as LFS
+        self._sha256_cache: dict[tuple[str, int, int], str] = {}
+        self._cdn: dict[str, Path] = {}  # sha256 -> file, for /cdn/<sha256>
         self.root.mkdir(parents=True, exist_ok=True)
         self.requests: list[tuple[str, str]] = []  # (method, unquoted path without query)
+        self.request_headers: list[dict[str, str]] = []  # lower-cased headers of each request, same order
         self.commits: list[dict] = []  # one dict per accepted commit (repo, oid, paths)
         self._faults: list[_Fault] = []
         self._lock = threading.RLock()
@@ -141,6 +156,8 @@ class HubServer:
     def files(self, repo_type: str, repo_id: str) -> dict[str, Path]:
         """{repo path: local file} of a repo's current content (sorted)."""
         d = self.repo_dir(repo_type, repo_id)
+        if not d.is_dir():
+            return {}
         out = {}
         for p in sorted(d.rglob("*")):
             if p.is_file():
@@ -157,6 +174,33 @@ class HubServer:
             with self._lock:
                 self._hash_cache[key] = got
         return got
+
+    def sha256(self, file: Path) -> str:
+        st = file.stat()
+        key = (str(file), st.st_mtime_ns, st.st_size)
+        with self._lock:
+            got = self._sha256_cache.get(key)
+        if got is None:
+            got = hashlib.sha256(file.read_bytes()).hexdigest()
+            with self._lock:
+                self._sha256_cache[key] = got
+        return got
+
+    def is_lfs(self, file_or_size: Path | int) -> bool:
+        if self.lfs_threshold is None:
+            return False
+        size = file_or_size if isinstance(file_or_size, int) else file_or_size.stat().st_size
+        return size >= self.lfs_threshold
+
+    @property
+    def cdn_url(self) -> str:
+        """Base of the 'CDN' LFS files redirect to: same server, different origin (localhost)."""
+        return f"http://localhost:{self._httpd.server_address[1]}/cdn"
+
+    def lfs_store(self) -> Path:
+        d = self.root / ".lfs-objects"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
 
     def commit_sha(self, repo_type: str, repo_id: str) -> str:
         """The repo's current (deterministic) 40-hex commit sha."""
@@ -203,6 +247,7 @@ class HubServer:
 
 # ----------------------------------------------------------------------------------------
 _RESOLVE_RE = re.compile(r"^/(?:(?P<plural>datasets|models)/)?(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$")
+_LFS_BATCH_RE = re.compile(r"^/(?:(?P<plural>datasets|models)/)?(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/batch$")
 _API_RE = re.compile(
     r"^/api/(?P<plural>models|datasets)/(?P<repo>[^/]+/[^/]+)"
     r"(?:/(?P<op>revision|tree|preupload|commit|paths-info)/(?P<rev>[^/]+)(?:/(?P<path>.*))?)?$"
@@ -223,6 +268,16 @@ class _Handler(BaseHTTPRequestHandler):
         return parts.path, parse_qs(parts.query)
 
     def _body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            out = bytearray()
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return bytes(out)
+                out += self.rfile.read(size)
+                self.rfile.readline()  # CRLF after each chunk
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
 
@@ -252,6 +307,7 @@ class _Handler(BaseHTTPRequestHandler):
         upath = unquote(path)
         with self.hub._lock:
             self.hub.requests.append((self.command, upath))
+            self.hub.request_headers.append({k.lower(): v for k, v in self.headers.items()})
         body = self._body() if self.command in ("POST", "PUT") else b""
         fault = self.hub._take_fault(self.command, upath)
         if fault is not None and fault.status is not None:
@@ -277,6 +333,20 @@ class _Handler(BaseHTTPRequestHandler):
             return self._create_repo(body)
         if path == "/api/validate-yaml" and self.command == "POST":
             return self._json({"errors": [], "warnings": []})
+        if path.startswith("/cdn/") and self.command in ("GET", "HEAD"):
+            with self.hub._lock:
+                file = self.hub._cdn.get(path[len("/cdn/"):])
+            if file is None or not file.is_file():
+                return self._error(404, None, "no such blob")
+            return self._serve_bytes(file, {"ETag": f'"{path[len("/cdn/"):]}"'}, fault)
+        if path.startswith("/lfs-upload/") and self.command == "PUT":
+            return self._lfs_put(path[len("/lfs-upload/"):], body)
+        m = _LFS_BATCH_RE.match(path)
+        if m and self.command == "POST":
+            plural = m["plural"] or "models"
+            if not self._repo_or_404(plural, unquote(m["repo"])):
+                return
+            return self._lfs_batch(body)
         m = _RESOLVE_RE.match(path)
         if m and self.command in ("GET", "HEAD"):
             return self._resolve(
@@ -317,14 +387,28 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(
                 404, "EntryNotFound", f"{filename} does not exist on \"{rev}\"", {"X-Repo-Commit": sha}
             )
-        data = file.read_bytes()
-        size = len(data)
+        if self.hub.is_lfs(file):
+            digest = self.hub.sha256(file)
+            with self.hub._lock:
+                self.hub._cdn[digest] = file
+            return self._send(302, b"", {
+                "X-Repo-Commit": sha,
+                "ETag": f'"{self.hub.blob_sha1(file)}"',
+                "X-Linked-Etag": f'"{digest}"',
+                "X-Linked-Size": str(file.stat().st_size),
+                "Location": f"{self.hub.cdn_url}/{digest}",
+            })
         headers = {
             "X-Repo-Commit": sha,
             "ETag": f'"{self.hub.blob_sha1(file)}"',
-            "Accept-Ranges": "bytes",
             "Content-Disposition": f'inline; filename="{Path(filename).name}";',
         }
+        self._serve_bytes(file, headers, fault)
+
+    def _serve_bytes(self, file: Path, headers: dict, fault):
+        data = file.read_bytes()
+        size = len(data)
+        headers = {**headers, "Accept-Ranges": "bytes"}
         status, start, end = 200, 0, size
         rng = self.headers.get("Range")
         if rng and self.command == "GET":
@@ -354,7 +438,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, chunk, headers, "application/octet-stream")
 
     def _file_entry(self, plural, repo_id, rel: str, f: Path) -> dict:
-        return {"type": "file", "path": rel, "size": f.stat().st_size, "oid": self.hub.blob_sha1(f)}
+        entry = {"type": "file", "path": rel, "size": f.stat().st_size, "oid": self.hub.blob_sha1(f)}
+        if self.hub.is_lfs(f):
+            entry["lfs"] = {"oid": self.hub.sha256(f), "size": entry["size"], "pointerSize": 134}
+        return entry
 
     def _info(self, plural, repo_id, sha):
         files = self.hub.files(plural, repo_id)
@@ -435,9 +522,34 @@ class _Handler(BaseHTTPRequestHandler):
         out = []
         for f in payload.get("files", []):
             p = f["path"]
-            oid = self.hub.blob_sha1(files[p]) if p in files else None
-            out.append({"path": p, "uploadMode": "regular", "shouldIgnore": False, "oid": oid})
+            lfs = self.hub.is_lfs(int(f.get("size", 0)))
+            oid = None
+            if p in files:  # lets the client skip unchanged files (it compares sha256 / git sha1)
+                oid = self.hub.sha256(files[p]) if lfs else self.hub.blob_sha1(files[p])
+            out.append({"path": p, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid})
         self._json({"files": out, "commitOid": self.hub.commit_sha(plural, repo_id)})
+
+    def _lfs_batch(self, body):
+        payload = json.loads(body or b"{}")
+        if payload.get("operation") != "upload":
+            return self._error(400, None, "hubserver's LFS batch API only supports uploads")
+        objects = []
+        for obj in payload.get("objects", []):
+            oid, size = obj["oid"], int(obj["size"])
+            entry = {"oid": oid, "size": size}
+            if not (self.hub.lfs_store() / oid).is_file():
+                entry["actions"] = {"upload": {"href": f"{self.hub.url}/lfs-upload/{oid}", "header": {}}}
+            objects.append(entry)
+        self._send(200, json.dumps({"transfer": "basic", "objects": objects}).encode(),
+                   content_type="application/vnd.git-lfs+json")
+
+    def _lfs_put(self, oid, body):
+        if not re.fullmatch(r"[0-9a-f]{64}", oid) or hashlib.sha256(body).hexdigest() != oid:
+            return self._error(400, None, f"LFS object does not match its oid {oid}")
+        tmp = self.hub.lfs_store() / f".{oid}.{threading.get_ident()}.part"
+        tmp.write_bytes(body)
+        os.replace(tmp, self.hub.lfs_store() / oid)
+        self._send(200, b"")
 
     def _commit(self, plural, repo_id, body):
         lines = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
@@ -468,7 +580,11 @@ class _Handler(BaseHTTPRequestHandler):
                 elif key == "deletedFolder":
                     shutil.rmtree(target, ignore_errors=True)
                 elif key == "lfsFile":
-                    return self._error(400, None, "hubserver does not implement LFS uploads (uploadMode is always regular)")
+                    blob = self.hub.lfs_store() / str(val.get("oid"))
+                    if not blob.is_file():
+                        return self._error(400, None, f"LFS object {val.get('oid')} was not uploaded")
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(blob, target)
                 else:
                     return self._error(400, None, f"unknown commit operation {key!r}")
                 changed.append(rel)

@@ -184,3 +184,55 @@ def test_raw_huggingface_hub_against_server(repos, tmp_path):
     assert [(type(e).__name__, e.path) for e in tree] == [("RepoFolder", "a")]
     info = api.get_paths_info("me/raw", ["a/b.txt", "a"], repo_type="dataset")
     assert sorted(type(e).__name__ for e in info) == ["RepoFile", "RepoFolder"]
+
+
+@pytest.fixture
+def lfs_server(hub_server):
+    hub_server.lfs_threshold = 4096  # files of 4 KiB or more behave as LFS files (redirect to a "CDN")
+    return hub_server
+
+
+def test_lfs_file_download_follows_cdn_redirect(lfs_server):
+    big = bytes(range(256)) * 64  # 16 KiB
+    lfs_server.add_file("model", MODEL, "weights/big.safetensors", big)
+    lfs_server.add_file("model", MODEL, "config.json", b"{}")
+    sha = lfs_server.commit_sha("model", MODEL)
+    p = hf.download_file(MODEL, "weights/big.safetensors", repo_type="model", revision=sha, sha256=_sha(big))
+    assert p.read_bytes() == big
+    # the cache blob is named by the sha256 (X-Linked-Etag), and bytes came from the CDN route
+    assert p.resolve().name == _sha(big)
+    assert lfs_server.requested("GET", f"/cdn/{_sha(big)}")
+    snap = hf.snapshot(MODEL, repo_type="model", revision=sha, allow_patterns="*.json")
+    assert (snap / "config.json").read_bytes() == b"{}"
+
+
+def test_lfs_download_resumes_after_truncation(lfs_server):
+    big = bytes(range(256)) * 64
+    lfs_server.add_file("model", MODEL, "big.bin", big)
+    lfs_server.truncate_next("/cdn/", keep_bytes=5000)
+    p = hf.download_file(MODEL, "big.bin", repo_type="model", sha256=_sha(big))
+    assert p.read_bytes() == big
+    gets = [(r, h) for r, h in zip(lfs_server.requests, lfs_server.request_headers)
+            if r[0] == "GET" and r[1].startswith("/cdn/")]
+    assert len(gets) == 2
+    assert gets[1][1].get("range") == "bytes=5000-"  # the retry asked only for the rest
+
+
+@pytest.mark.filterwarnings("ignore:Use 'content=:DeprecationWarning")  # inside huggingface_hub's LFS PUT
+def test_push_lfs_files_then_download_back(lfs_server, tmp_path):
+    src = tmp_path / "ckpt"
+    src.mkdir()
+    big = b"\x07" * 10000
+    (src / "model.safetensors").write_bytes(big)
+    (src / "config.json").write_text("{}")
+    sha = hf.upload_folder(src, "me/lfs-model", repo_type="model", token="hf_fake_token")
+    assert lfs_server.requested("PUT", "/lfs-upload/")
+    assert lfs_server.requested("POST", "/me/lfs-model.git/info/lfs/objects/batch")
+    p = hf.download_file("me/lfs-model", "model.safetensors", repo_type="model", revision=sha, sha256=_sha(big))
+    assert p.read_bytes() == big
+    # unchanged LFS file is skipped on a second push
+    (src / "config.json").write_text('{"x": 1}')
+    n_put = len(lfs_server.requested("PUT"))
+    hf.upload_folder(src, "me/lfs-model", repo_type="model", token="hf_fake_token")
+    assert len(lfs_server.requested("PUT")) == n_put
+    assert lfs_server.commits[-1]["paths"] == ["config.json"]
