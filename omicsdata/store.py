@@ -247,26 +247,70 @@ def write_store(
     return path
 
 
-def _write_tables(root: Path, tables: Mapping[str, Any]) -> dict:
+TABLE_ROW_GROUP_BYTES = 1 << 20   # ~1 MiB of uncompressed rows per Parquet row group (the stream's unit)
+TABLE_FILE_BYTES = 256 << 20      # a new Parquet shard every ~256 MiB of uncompressed rows
+TABLE_MAX_GROUP_ROWS = 65536
+
+
+def table_row_group_rows(table, row_group_bytes: int | None = None) -> int:
+    """Rows per row group so a group holds about ``row_group_bytes`` (default
+    :data:`TABLE_ROW_GROUP_BYTES`) of uncompressed data."""
+    row_group_bytes = row_group_bytes or TABLE_ROW_GROUP_BYTES
+    per_row = max(1, int(table.nbytes) // max(1, int(table.num_rows)))
+    return int(min(TABLE_MAX_GROUP_ROWS, max(16, row_group_bytes // per_row)))
+
+
+def write_parquet_shards(table, folder: str | os.PathLike, *, row_group_rows: int | None = None,
+                         row_group_bytes: int | None = None, file_bytes: int | None = None,
+                         compression: str = "zstd") -> dict:
+    """Write a pyarrow Table (or DataFrame) as ``part-NNNNN.parquet`` shards sized for streaming.
+
+    Row groups hold ``row_group_rows`` rows (default: about ``row_group_bytes``
+    uncompressed, see :func:`table_row_group_rows`); a new file starts every
+    ``file_bytes``. Returns ``{"n_rows", "columns", "row_group_rows", "row_groups", "files"}``.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if isinstance(table, pd.DataFrame):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rg = int(row_group_rows or table_row_group_rows(table, row_group_bytes))
+    per_row = max(1, int(table.nbytes) // max(1, int(table.num_rows)))
+    groups_per_file = max(1, int((file_bytes or TABLE_FILE_BYTES) // max(1, rg * per_row)))
+    rows_per_file = rg * groups_per_file
+    n = int(table.num_rows)
+    files, groups = 0, 0
+    for k, start in enumerate(range(0, max(n, 1), rows_per_file)):
+        part = table.slice(start, rows_per_file)
+        pq.write_table(part, folder / f"part-{k:05d}.parquet", row_group_size=rg, compression=compression)
+        files += 1
+        groups += max(1, -(-int(part.num_rows) // rg))
+    return {"n_rows": n, "columns": table.schema.names, "row_group_rows": rg, "row_groups": groups, "files": files}
+
+
+def _write_tables(root: Path, tables: Mapping[str, Any]) -> dict:
+    import pyarrow as pa
+
     meta = {}
     for name, t in tables.items():
-        if isinstance(t, (str, os.PathLike)):  # a folder of parquet files, copied in
+        if isinstance(t, (str, os.PathLike)):  # a folder of parquet files (or one file), copied in
             import shutil
             dst = root / "tables" / name
-            shutil.copytree(t, dst)
+            if Path(t).is_file():
+                dst.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(t, dst / "part-00000.parquet")
+            else:
+                shutil.copytree(t, dst)
             import pyarrow.dataset as ds
             dset = ds.dataset(str(dst), format="parquet")
             meta[name] = {"path": f"tables/{name}", "n_rows": int(dset.count_rows()), "columns": dset.schema.names}
             continue
         if isinstance(t, pd.DataFrame):
             t = pa.Table.from_pandas(t, preserve_index=False)
-        d = root / "tables" / name
-        d.mkdir(parents=True, exist_ok=True)
-        pq.write_table(t, d / "part-00000.parquet", row_group_size=16384, compression="zstd")
-        meta[name] = {"path": f"tables/{name}", "n_rows": int(t.num_rows), "columns": t.schema.names}
+        info = write_parquet_shards(t, root / "tables" / name)
+        meta[name] = {"path": f"tables/{name}", **info}
     return meta
 
 
