@@ -1,0 +1,252 @@
+"""The block-shuffled stream: ``od.torch.stream(...)``.
+
+How one epoch is served (see :mod:`omicsdata.torch.sharding` for the rule):
+
+* The split's rows are grouped into *blocks* of ``block_rows`` store rows,
+  aligned to the Zarr chunks of the modality with the most bytes per row
+  (so a block is one whole-chunk read). Blocks are the sharding items.
+* The block order is permuted with ``(seed, epoch)``; ranks and DataLoader
+  workers take contiguous runs of that order (exact-once, equal batches
+  per rank).
+* A worker reads ``buffer_size`` samples' worth of blocks at a time (whole
+  chunk ranges, one read per run of adjacent chunks), shuffles the rows of
+  that buffer with a seeded permutation and cuts it into batches with one
+  vectorised gather per batch -- no per-sample Python on the hot path.
+* Batches travel to the main process as torch tensors in shared memory
+  (CSR modalities as their three arrays); the main process turns them into
+  the final dict on ``device`` through :class:`~omicsdata.torch.prefetch.Prefetcher`
+  (pinned buffers + a side CUDA stream when ``device`` is CUDA).
+
+A batch is a dict: ``batch[m]`` (float32, ``(B, n_features)``; a
+``torch.sparse_csr_tensor`` for CSR modalities unless densified),
+``batch[f"{m}_mask"]`` (bool, True where the sample has modality ``m``;
+absent samples have zero rows), one tensor per target, and ``batch["index"]``
+(int64 store rows of the samples).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+from ..errors import SchemaMismatchError
+from . import sharding
+from .sources import CSRBlock, Source, check_modalities, encode_targets, resolve, select_rows
+
+DEFAULT_BUFFER_BYTES = 256 << 20  # upper bound on one worker's shuffle buffer (uncompressed)
+DEFAULT_BUFFER_BLOCKS = 16
+
+
+def _passthrough(x):
+    return x
+
+
+def default_buffer_size(source: Source, modalities: Sequence[str], block_rows: int, batch_size: int) -> int:
+    """Samples per shuffle buffer: 16 blocks, at least 4 batches, at most ~256 MiB of rows."""
+    row_bytes = sum(source.readers[m].shape[1] * source.readers[m].dtype.itemsize
+                    if source.readers[m].kind == "dense" else 64 for m in modalities)
+    want = max(DEFAULT_BUFFER_BLOCKS * block_rows, 4 * batch_size)
+    cap = max(batch_size, DEFAULT_BUFFER_BYTES // max(1, row_bytes))
+    return int(max(1, min(want, cap)))
+
+
+class ShardStream(IterableDataset):
+    """The IterableDataset each DataLoader worker runs; yields host batches (tensors).
+
+    Most users call :func:`stream`, which wraps this in a DataLoader and a
+    device prefetcher. ``rank``/``world_size``/``worker``/``num_workers``
+    override what torch reports (tests use them to play a whole job in one
+    process).
+    """
+
+    def __init__(self, data, split="train", modalities=None, targets=(), batch_size=256, shuffle=True,
+                 seed=0, buffer_size=None, block_rows=None, drop_last=False, rank=None, world_size=None):
+        source = resolve(data)
+        self.source = source
+        self.modalities = check_modalities(source, modalities)
+        self.targets = list(targets or [])
+        self.target_arrays, self.target_classes = encode_targets(source.obs, self.targets, source.origin)
+        self.rows = select_rows(source, split)
+        self.batch_size = int(batch_size)
+        if self.batch_size < 1:
+            raise SchemaMismatchError(f"batch_size must be >= 1, got {batch_size}")
+        self.shuffle, self.seed, self.drop_last = bool(shuffle), int(seed), bool(drop_last)
+        self.block_rows = int(block_rows or source.block_rows())
+        self.buffer_size = int(buffer_size or default_buffer_size(source, self.modalities, self.block_rows, self.batch_size))
+        self.rank, self.world_size = rank, world_size
+        self.epoch = 0
+        # blocks: store row ranges of block_rows; items = blocks holding split rows
+        blk = self.rows // self.block_rows
+        self.block_ids, first = np.unique(blk, return_index=True)
+        self.item_offsets = np.r_[first, len(self.rows)].astype(np.int64)
+        self.item_sizes = np.diff(self.item_offsets)
+        self.presence = {m: source.presence[m] for m in self.modalities}
+
+    # -- epoch plan ---------------------------------------------------------
+    def set_epoch(self, epoch: int) -> None:
+        """Re-seed the block order and buffer shuffles for ``epoch``."""
+        self.epoch = int(epoch)
+
+    def _rank_world(self):
+        r, w = sharding.get_rank_world()
+        return (r if self.rank is None else self.rank), (w if self.world_size is None else self.world_size)
+
+    def __len__(self) -> int:
+        """Batches this rank yields per epoch (the same on every rank)."""
+        _, w = self._rank_world()
+        return sharding.batches_per_rank(len(self.rows), w, self.batch_size, self.drop_last)
+
+    def plan(self, worker: int | None = None, num_workers: int | None = None) -> sharding.WorkerShard:
+        r, w = self._rank_world()
+        return sharding.plan(self.item_sizes, batch_size=self.batch_size, epoch=self.epoch, seed=self.seed,
+                             shuffle=self.shuffle, rank=r, world_size=w, worker=worker,
+                             num_workers=num_workers, drop_last=self.drop_last)
+
+    # -- hot path -----------------------------------------------------------
+    def __iter__(self):
+        return self.iter_worker()
+
+    def iter_worker(self, worker: int | None = None, num_workers: int | None = None):
+        """Yield this worker's batches (host tensors) for the current epoch."""
+        shard = self.plan(worker, num_workers)
+        in_worker = torch.utils.data.get_worker_info() is not None
+        segs, bsz = shard.segments, shard.batch_sizes
+        if not len(bsz):
+            return
+        seg_len = segs[:, 2] - segs[:, 1]
+        seg_end = np.cumsum(seg_len)
+        batch_end = np.cumsum(bsz)
+        # buffers end on batch boundaries, each >= buffer_size samples (a block may be split between two)
+        cuts = [0]
+        while cuts[-1] < len(bsz):
+            start = int(batch_end[cuts[-1] - 1]) if cuts[-1] else 0
+            j = int(np.searchsorted(batch_end, start + self.buffer_size, side="left"))
+            cuts.append(min(len(bsz), max(j + 1, cuts[-1] + 1)))
+        for k in range(len(cuts) - 1):
+            lo = int(batch_end[cuts[k] - 1]) if cuts[k] else 0
+            hi = int(batch_end[cuts[k + 1] - 1])
+            rows, starts, stops, pos = self._buffer_rows(segs, seg_end, lo, hi)
+            if self.shuffle:
+                rng = sharding.epoch_rng(self.seed, self.epoch, 1 + shard.rank, shard.first_batch + cuts[k])
+                order = rng.permutation(len(rows))
+            else:
+                order = np.arange(len(rows))
+            blocks = {m: self.source.readers[m].read(starts, stops, reuse=True) for m in self.modalities}
+            o = 0
+            for bs in bsz[cuts[k]:cuts[k + 1]].tolist():
+                sel = order[o:o + bs]
+                o += bs
+                yield self._assemble(rows[sel], pos[sel], blocks, in_worker)
+
+    def _buffer_rows(self, segs, seg_end, lo, hi):
+        """Store rows of buffer positions [lo, hi), the chunk ranges to read, and each row's offset in the read block."""
+        i0 = int(np.searchsorted(seg_end, lo, side="right"))
+        i1 = int(np.searchsorted(seg_end, hi, side="left")) + 1
+        seg_start = seg_end - (segs[:, 2] - segs[:, 1])
+        parts, starts, stops, offs = [], [], [], []
+        read_off = 0
+        for i in range(i0, min(i1, len(segs))):
+            item, a, b = (int(v) for v in segs[i])
+            a2 = a + max(0, lo - int(seg_start[i]))
+            b2 = b - max(0, int(seg_end[i]) - hi)
+            if b2 <= a2:
+                continue
+            r = self.rows[self.item_offsets[item] + a2: self.item_offsets[item] + b2]
+            r0, r1 = int(r[0]), int(r[-1]) + 1
+            parts.append(r)
+            offs.append(r - r0 + read_off)
+            starts.append(r0)
+            stops.append(r1)
+            read_off += r1 - r0
+        return (np.concatenate(parts), np.asarray(starts, np.int64), np.asarray(stops, np.int64),
+                np.concatenate(offs))
+
+    def _assemble(self, rows: np.ndarray, pos: np.ndarray, blocks: dict, in_worker: bool) -> dict:
+        out = {"index": torch.from_numpy(rows.astype(np.int64))}
+        for m in self.modalities:
+            b = blocks[m]
+            if isinstance(b, CSRBlock):
+                sub = b.to_scipy()[pos]
+                out[m] = {"crow": torch.from_numpy(sub.indptr.astype(np.int64)),
+                          "col": torch.from_numpy(sub.indices.astype(np.int64)),
+                          "values": torch.from_numpy(np.ascontiguousarray(sub.data, dtype=np.float32)),
+                          "shape": (len(rows), b.n_features)}
+            else:
+                t = torch.empty((len(rows), b.shape[1]), dtype=torch.float32)
+                if in_worker:
+                    t.share_memory_()  # the gather writes straight into the shared segment the main process maps
+                if b.dtype == np.float32:
+                    np.take(b, pos, axis=0, out=t.numpy())
+                else:
+                    t.copy_(torch.from_numpy(b[pos].astype(np.float32)))
+                out[m] = t
+            out[f"{m}_mask"] = torch.from_numpy(self.presence[m][rows])
+        for t in self.targets:
+            out[t] = torch.from_numpy(self.target_arrays[t][rows])
+        return out
+
+
+class Stream:
+    """What :func:`stream` returns: iterate it directly each epoch; call ``set_epoch(n)`` between epochs."""
+
+    def __init__(self, dataset: ShardStream, num_workers=0, device=None, densify=False, prefetch=2,
+                 multiprocessing_context=None, prefetch_factor=None):
+        self.dataset = dataset
+        self.num_workers = int(num_workers)
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        mods = dataset.modalities
+        if densify is True:
+            self.densify = set(mods)
+        else:
+            self.densify = set(densify or ())
+        self.prefetch = int(prefetch)
+        self.multiprocessing_context = multiprocessing_context
+        self.prefetch_factor = prefetch_factor
+
+    @property
+    def target_classes(self) -> dict[str, list]:
+        """Class names of categorical targets (index = code)."""
+        return self.dataset.target_classes
+
+    def set_epoch(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def loader(self) -> DataLoader:
+        kw = {}
+        if self.num_workers:
+            kw["multiprocessing_context"] = self.multiprocessing_context
+            if self.prefetch_factor:
+                kw["prefetch_factor"] = self.prefetch_factor
+        return DataLoader(self.dataset, batch_size=None, num_workers=self.num_workers,
+                          collate_fn=_passthrough, persistent_workers=False, **kw)
+
+    def __iter__(self):
+        from .prefetch import Prefetcher
+
+        return iter(Prefetcher(self.loader(), self.device, densify=self.densify, depth=self.prefetch))
+
+
+def stream(data, split="train", batch_size=256, shuffle=True, seed=0, device=None, *, modalities=None,
+           targets=(), num_workers=0, buffer_size=None, block_rows=None, densify=False, drop_last=False,
+           prefetch=2, multiprocessing_context=None, rank=None, world_size=None) -> Stream:
+    """A block-shuffled, sharded stream of batches from ``data``.
+
+    ``data``: dataset name, store path/URL, opened store, or in-memory
+    MuData/AnnData. ``split``: a value of ``obs["split"]`` (or a list, or
+    None for all). ``buffer_size``: samples shuffled together (default: 16
+    blocks, at least 4 batches, at most ~256 MiB). ``device``: where batches
+    land (``"cuda"`` uses pinned buffers and a side stream). ``densify``:
+    True or a list of CSR modalities to densify on ``device``. Each epoch
+    serves every sample of the split once across all workers and DDP ranks
+    (see :mod:`omicsdata.torch.sharding`); call ``set_epoch(n)`` to re-shuffle.
+    """
+    ds = ShardStream(data, split=split, modalities=modalities, targets=targets, batch_size=batch_size,
+                     shuffle=shuffle, seed=seed, buffer_size=buffer_size, block_rows=block_rows,
+                     drop_last=drop_last, rank=rank, world_size=world_size)
+    return Stream(ds, num_workers=num_workers, device=device, densify=densify, prefetch=prefetch,
+                  multiprocessing_context=multiprocessing_context)
