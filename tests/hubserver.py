@@ -109,7 +109,9 @@ class HubServer:
 
     def start(self) -> "HubServer":
         if self._thread is None:
-            self._thread = threading.Thread(target=self._httpd.serve_forever, name="hubserver", daemon=True)
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="hubserver", daemon=True
+            )
             self._thread.start()
         return self
 

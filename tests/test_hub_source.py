@@ -108,6 +108,14 @@ def test_server_error_then_success_is_retried(repos, monkeypatch):
     assert len(repos.requested("GET", "data/test.csv")) == 3
 
 
+def test_snapshot_retries_repo_info_server_error(repos, monkeypatch):
+    monkeypatch.setattr(hf, "BACKOFF", 0.01)
+    repos.fail_next(f"/api/datasets/{DS}/revision/main", times=1, status=503)
+    snap = hf.snapshot(DS, allow_patterns="meta/*")
+    assert (snap / "meta" / "info.json").read_bytes() == b'{"n": 2}'
+    assert len(repos.requested("GET", f"/api/datasets/{DS}/revision/main")) == 2
+
+
 def test_head_error_then_success(repos):
     repos.fail_next("meta/info.json", times=1, status=503, method="HEAD")
     p = hf.download_file(DS, "meta/info.json")  # huggingface_hub retries the HEAD itself

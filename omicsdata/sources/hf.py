@@ -110,6 +110,12 @@ def _is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, OSError) and "Consistency check failed" in str(exc):
         return True  # truncated body
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    if isinstance(exc, LocalEntryNotFoundError) and exc.__cause__ is not None and exc.__cause__ is not exc:
+        # snapshot_download/hf_hub_download turn a failed Hub call into "not in local cache";
+        # retry when what failed was transient (e.g. a 503 from the repo-info call).
+        return _is_transient(exc.__cause__)
     return False
 
 
@@ -131,7 +137,13 @@ def _wrap(exc: BaseException, repo_id: str, repo_type: str, revision: str | None
                                 what="repo", repo_id=repo_id, revision=revision, filename=filename)
     if isinstance(exc, (LocalEntryNotFoundError, OfflineModeIsEnabled)):
         # LocalEntryNotFoundError subclasses EntryNotFoundError: test it before the remote one.
-        why = "offline mode (HF_HUB_OFFLINE) is on" if offline() else f"the Hub at {endpoint()} could not be reached"
+        cause = exc.__cause__
+        if offline():
+            why = "offline mode (HF_HUB_OFFLINE) is on"
+        elif isinstance(cause, HfHubHTTPError) and getattr(cause, "response", None) is not None:
+            why = f"the Hub at {endpoint()} answered HTTP {cause.response.status_code}"
+        else:
+            why = f"the Hub at {endpoint()} could not be reached"
         return HubOfflineError(f"{where}: {why} and it is not in the local cache {cache_dir()}")
     if isinstance(exc, EntryNotFoundError):
         return HubNotFoundError(f"{where}: file {filename!r} not found in {repo_type} repo {repo_id!r} "
