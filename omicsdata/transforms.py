@@ -92,7 +92,7 @@ class Step:
 def _nanvar(X):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nan_to_num(np.nanvar(X, axis=0), nan=0.0)
+        return np.nan_to_num(np.nanvar(X.astype(np.float64), axis=0), nan=0.0)
 
 
 @_step
@@ -225,10 +225,12 @@ class Standardize(Step):
     def fit(self, X):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            m = np.nanmean(X, axis=0) if len(X) else np.zeros(X.shape[1])
-            s = np.nanstd(X, axis=0) if len(X) else np.ones(X.shape[1])
+            X64 = X.astype(np.float64)
+            m = np.nanmean(X64, axis=0) if len(X) else np.zeros(X.shape[1])
+            s = np.nanstd(X64, axis=0) if len(X) else np.ones(X.shape[1])
+        m = np.nan_to_num(m, nan=0.0)
         s = np.nan_to_num(s, nan=1.0)
-        s[s < 1e-8] = 1.0
+        s[s < 1e-6 * np.maximum(1.0, np.abs(m))] = 1.0  # constant feature: centre only
         self.mean_ = np.nan_to_num(m, nan=0.0).astype(np.float32)
         self.std_ = s.astype(np.float32)
         return self

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import FormatError
@@ -81,7 +82,8 @@ def read_maf(path, filter: MutationFilter | str | dict | None = None) -> dict[st
         header = fh.readline().rstrip("\r\n").split("\t")
     need = ["Hugo_Symbol", "Tumor_Sample_Barcode"] + ([flt.column] if flt.column else [])
     require_columns(path, header, need, line=skip + 1)
-    t = read_tsv(path, skip_rows=skip, include=list(dict.fromkeys(need)))
+    cols = list(dict.fromkeys(need))
+    t = read_tsv(path, skip_rows=skip, include=cols, types={c: pa.string() for c in cols})
     samples = t.column("Tumor_Sample_Barcode").combine_chunks()
     if len(samples) and pc.any(pc.equal(samples, "")).as_py():
         i = int(np.flatnonzero(pc.equal(samples, "").to_numpy(zero_copy_only=False))[0])
@@ -89,7 +91,6 @@ def read_maf(path, filter: MutationFilter | str | dict | None = None) -> dict[st
     out: dict[str, list[str]] = {s: [] for s in pc.unique(samples).to_pylist()}
     keep = pc.not_equal(t.column("Hugo_Symbol"), "Unknown")
     if flt.column:
-        import pyarrow as pa
         keep = pc.and_(keep, pc.is_in(t.column(flt.column), value_set=pa.array(list(flt.values), pa.string())))
     t = t.filter(keep)
     if t.num_rows:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import requests
+import urllib3
 
 from ..errors import ChecksumError, DownloadError
 
@@ -79,7 +80,7 @@ def _with_retries(what: str, fn: Callable[[], Any], policy: RetryPolicy, sleep=t
         try:
             return fn()
         except (_Retryable, requests.ConnectionError, requests.Timeout,
-                requests.exceptions.ChunkedEncodingError) as e:
+                requests.exceptions.ChunkedEncodingError, urllib3.exceptions.HTTPError) as e:
             last = e
             if attempt == policy.retries:
                 break
@@ -112,6 +113,16 @@ def request_json(method: str, url: str, *, json: Any = None, params: dict | None
             raise DownloadError(f"{method} {url}: response is not JSON ({e}): {r.text[:200]!r}") from None
 
     return _with_retries(f"{method} {url}", once, policy)
+
+
+def _chunks(r: requests.Response):
+    """Body bytes as they arrive (``read1``), so a dropped connection keeps every byte received."""
+    raw = r.raw
+    if hasattr(raw, "read1"):
+        while chunk := raw.read1(CHUNK):
+            yield chunk
+    else:  # pragma: no cover - urllib3 < 2
+        yield from r.iter_content(CHUNK)
 
 
 def part_path(dest: Path) -> Path:
@@ -194,7 +205,7 @@ def download(url: str, dest: str | os.PathLike, *, md5: str | None = None, sha25
         mode = "ab" if (have and r.status_code == 206) else "wb"
         try:
             with open(part, mode) as fh:
-                for chunk in r.iter_content(CHUNK):
+                for chunk in _chunks(r):
                     fh.write(chunk)
         finally:
             r.close()
