@@ -151,7 +151,7 @@ class StreamBatches:
         self.drop_last = drop_last
         self.device = torch.device(device)
         self.stream = odt.stream(mdata, split=split, batch_size=batch_size, shuffle=shuffle, seed=seed,
-                                 modalities=self.modalities, targets=[], device=str(self.device),
+                                 modalities=self.modalities, targets=(), device=str(self.device), densify=True,
                                  drop_last=drop_last, **kw)
 
     def set_epoch(self, epoch: int) -> None:
