@@ -213,7 +213,7 @@ def _row_variance(reader: "RowReader", rows: np.ndarray, block: int = 512, trans
 
 def select_nodes(mdata, *, genes: Iterable[str] | None = None, pathway=None, top_k: int | None = None,
                  split: str | None = "train", hops: int = 0, modality: str = "expression",
-                 transform: str | None = "log1p") -> np.ndarray:
+                 transform: str | None = "log1p", rows=None) -> np.ndarray:
     """Pick graph nodes (store columns), sorted.
 
     genes:   entity ids or names (``var_names`` or ``var["name"]``, case-insensitive).
@@ -221,14 +221,14 @@ def select_nodes(mdata, *, genes: Iterable[str] | None = None, pathway=None, top
              substring) against the node text ``name`` and ``description``.
     top_k:   the ``k`` entities with the largest variance (after ``transform``)
              over the cells of ``split`` (``None``: all cells) - computed on
-             training cells by default so held-out cells do not steer it.
+             training cells by default so held-out cells do not steer it;
+             ``rows`` (store row positions) overrides ``split``.
     hops:    then add every node within ``hops`` edges (k-hop neighbourhood).
 
     Criteria given together are intersected (e.g. top-k within a pathway).
     """
     n_nodes = mdata.mod[modality].n_vars
     keep = np.arange(n_nodes, dtype=np.int64)
-    chosen = False
     if genes is not None:
         idx, missing = _match_names(mdata, modality, genes)
         if idx.size == 0:
@@ -237,7 +237,7 @@ def select_nodes(mdata, *, genes: Iterable[str] | None = None, pathway=None, top
         if missing:
             warnings.warn(f"{len(missing)} of the genes given are not entities of '{modality}' "
                           f"(first: {missing[:5]}); they are skipped", stacklevel=2)
-        keep, chosen = np.intersect1d(keep, idx), True
+        keep = np.intersect1d(keep, idx)
     if pathway is not None:
         if isinstance(pathway, str):
             text = read_node_text(mdata, columns=["name", "description"])
@@ -251,17 +251,19 @@ def select_nodes(mdata, *, genes: Iterable[str] | None = None, pathway=None, top
             idx, missing = _match_names(mdata, modality, pathway)
             if idx.size == 0:
                 raise SchemaMismatchError(f"pathway members match no entity of modality '{modality}'")
-        keep, chosen = np.intersect1d(keep, idx), True
+        keep = np.intersect1d(keep, idx)
     if top_k is not None:
         if top_k < 1:
             raise ValueError("top_k must be >= 1")
-        rows = np.arange(mdata.n_obs)
-        if split is not None and "split" in mdata.obs:
-            rows = np.flatnonzero(mdata.obs["split"].astype(str).to_numpy() == split)
+        if rows is None:
+            rows = np.arange(mdata.n_obs)
+            if split is not None and "split" in mdata.obs:
+                rows = np.flatnonzero(mdata.obs["split"].astype(str).to_numpy() == split)
+        rows = np.asarray(rows, dtype=np.int64)
         reader = RowReader(mdata, modality)
         var = _row_variance(reader, rows, transform=transform)[keep]
         order = np.lexsort((keep, -var))  # largest variance first; ties by index
-        keep, chosen = np.sort(keep[order[:top_k]]), True
+        keep = np.sort(keep[order[:top_k]])
     if hops > 0:
         import torch
         from torch_geometric.utils import k_hop_subgraph
@@ -270,8 +272,6 @@ def select_nodes(mdata, *, genes: Iterable[str] | None = None, pathway=None, top
         subset, *_ = k_hop_subgraph(torch.from_numpy(keep), hops, torch.from_numpy(topo.edge_index),
                                     num_nodes=topo.num_nodes, flow="target_to_source")
         keep = np.union1d(keep, subset.numpy())
-    if not chosen and hops == 0:
-        return keep
     return keep
 
 
@@ -462,13 +462,11 @@ class CellGraphDataset:
     def __getitem__(self, positions) -> CellGraphBatch:
         import torch
 
-        single = np.isscalar(positions)
-        pos = np.atleast_1d(np.asarray(positions, dtype=np.int64))
+        pos = np.atleast_1d(np.asarray(positions, dtype=np.int64))  # an int is a batch of one
         X = torch.from_numpy(self.features(pos)).unsqueeze(-1)
         rows = self.rows[pos]
         y = torch.from_numpy(self._codes[rows]) if self._codes is not None else None
-        b = CellGraphBatch(X, self.edge_index, y, torch.from_numpy(rows))
-        return b if not single else b
+        return CellGraphBatch(X, self.edge_index, y, torch.from_numpy(rows))
 
     def loader(self, batch_size: int = 32, shuffle: bool = False, seed: int = 0, drop_last: bool = False,
                num_workers: int = 0, sampler=None, **kw):
