@@ -30,5 +30,5 @@ def __getattr__(name):
     if name in {"explain", "checkpoint", "hub", "align", "convert_senmo", "cli", "data"}:
         return importlib.import_module(f".{name}", __name__)
     if name == "TOSGClassifier":
-        return get_model_class("tosg").__class__ if False else getattr(importlib.import_module(".models.tosg", __name__), "TOSGClassifier")
+        return getattr(importlib.import_module(".models.tosg", __name__), "TOSGClassifier")
     raise AttributeError(f"module 'zoo' has no attribute '{name}'")

@@ -103,7 +103,7 @@ class SeNMo(Estimator):
 
     def __init__(self, hidden=(1024, 512, 256, 128, 48, 48, 48), activation="selu", dropout=0.2, l1=1e-5,
                  use_masks=True, bounded_risk=False, modalities=None, time_col="os_time", event_col="os_event",
-                 label_col="cancer_type", batch_size=128, max_epochs=60, patience=8, lr=2e-4, weight_decay=1e-4,
+                 label_col="cancer_type", batch_size=64, max_epochs=40, patience=6, lr=5e-4, weight_decay=1e-4,
                  val_fraction=0.15, ties="efron", cls_weight=0.5, device="auto", use_stream=True, min_overlap=0.5,
                  random_state=0, progress=True):
         super().__init__(modalities=modalities, time_col=time_col, event_col=event_col, label_col=label_col,
