@@ -143,16 +143,16 @@ def select_files(index: list[dict], sample_types=("01",)) -> tuple[dict, dict]:
 
 
 # ------------------------------------------------------------------------- parse
-def _parse_dense_batch(entries, reader, opts, ref_features):
+def _parse_dense_batch(paths, reader, opts, ref_features):
     """Parse files; return (values aligned to ref [n, p], {row: (extra names, extra values)})."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     fn = READERS[reader]
-    out = np.full((len(entries), len(ref_features)), np.nan, dtype=np.float32)
+    out = np.full((len(paths), len(ref_features)), np.nan, dtype=np.float32)
     extras = {}
-    for i, e in enumerate(entries):
-        prof = fn(e["path"], **opts)
+    for i, path in enumerate(paths):
+        prof = fn(path, **opts)
         if prof.features.equals(ref_features):
             out[i] = prof.values
             continue
@@ -165,8 +165,8 @@ def _parse_dense_batch(entries, reader, opts, ref_features):
     return out, extras
 
 
-def _parse_maf_batch(entries, flt):
-    return [read_maf(e["path"], flt) for e in entries]
+def _parse_maf_batch(paths, flt):
+    return [read_maf(p, flt) for p in paths]
 
 
 def _compute(tasks, scheduler):
@@ -178,7 +178,7 @@ def _compute(tasks, scheduler):
 
 
 def parse_modality(modality: str, entries: list[dict], *, reader: str | None = None, opts: dict | None = None,
-                   scheduler=None, files_per_task: int = 8, mutation_filter=None, mutation_genes=None):
+                   scheduler=None, files_per_task: int = 16, mutation_filter=None, mutation_genes=None):
     """Parse the chosen files of one modality on dask; return ``(matrix, feature names)``.
 
     Rows follow ``entries``. Dense modalities align every file to the first
@@ -192,9 +192,10 @@ def parse_modality(modality: str, entries: list[dict], *, reader: str | None = N
     reader = reader or MODALITIES[modality]["reader"]
     opts = dict(opts or {})
     chunks = [entries[i:i + files_per_task] for i in range(0, len(entries), files_per_task)]
+    paths = [tuple(str(e["path"]) for e in c) for c in chunks]  # small task arguments
     if reader == "maf":
         flt = MutationFilter.from_spec(mutation_filter)
-        parts = _compute([dask.delayed(_parse_maf_batch)(c, flt) for c in chunks], scheduler)
+        parts = _compute([dask.delayed(_parse_maf_batch)(c, flt) for c in paths], scheduler)
         calls = [r for part in parts for r in part]
         gene_sets = []
         for e, res in zip(entries, calls):
@@ -217,7 +218,7 @@ def parse_modality(modality: str, entries: list[dict], *, reader: str | None = N
     fn = READERS[reader]
     ref = fn(entries[0]["path"], **opts).features
     ref = pa.array(ref.to_pylist(), pa.string()) if not isinstance(ref, pa.Array) else ref
-    parts = _compute([dask.delayed(_parse_dense_batch)(c, reader, opts, ref) for c in chunks], scheduler)
+    parts = _compute([dask.delayed(_parse_dense_batch)(c, reader, opts, ref) for c in paths], scheduler)
     X = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, len(ref)), np.float32)
     names = ref.to_pylist()
     extra_names: dict[str, int] = {}
@@ -241,7 +242,7 @@ def parse_modality(modality: str, entries: list[dict], *, reader: str | None = N
 # ---------------------------------------------------------------------- assemble
 def assemble(index: list[dict], cases: list[dict], modalities, *, sample_types=("01",),
              rna_value: str = "unstranded", mirna_value: str = "read_count", mutation_filter="non_silent",
-             mutation_genes=None, scheduler=None, files_per_task: int = 8):
+             mutation_genes=None, scheduler=None, files_per_task: int = 16):
     """File index + ``/cases`` hits -> ``(MuData, report, samples table)``.
 
     Rows are patients with a usable survival time and at least one chosen
@@ -350,7 +351,7 @@ def preprocess(mdata, card, spec, report: dict) -> dict:
 @register("gdc-pancancer")
 def build(card, workdir, projects=None, modalities=None, sample_types=("01",), rna_value: str = "unstranded",
           mirna_value: str = "read_count", mutation_filter="non_silent", preprocess_spec=None,
-          scheduler: str | None = None, files_per_task: int = 8, progress: bool = True) -> BuildResult:
+          scheduler: str | None = None, files_per_task: int = 16, progress: bool = True) -> BuildResult:
     """Options: ``projects`` (default all 33 TCGA projects), ``modalities`` (default all
     five), ``sample_types`` (``["01"]``), ``rna_value`` (STAR column), ``mirna_value``,
     ``mutation_filter`` (``non_silent`` | ``impact_high`` | dict), ``preprocess_spec``

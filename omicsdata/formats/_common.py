@@ -44,18 +44,21 @@ def open_text(path) -> io.TextIOBase:
 
 def read_tsv(path, *, skip_rows: int = 0, column_names: Sequence[str] | None = None,
              include: Sequence[str] | None = None, types: dict | None = None,
-             nulls: Sequence[str] = NULLS, use_threads: bool = True) -> pa.Table:
+             nulls: Sequence[str] = NULLS, use_threads: bool | None = None) -> pa.Table:
     """Read a tab-separated file with pyarrow (no quoting; ``.gz`` is decompressed).
 
-    On a malformed file, re-scans it line by line and raises
+    ``use_threads`` defaults to True for files over 4 MiB. On a malformed file, re-scans it line by line and raises
     :class:`FormatError` naming the first bad line.
     """
+    if use_threads is None:  # threads pay off only for big files; small ones run in parallel per file
+        use_threads = os.path.getsize(path) > (4 << 20)
     ropts = pacsv.ReadOptions(skip_rows=skip_rows, column_names=list(column_names) if column_names else None,
-                              use_threads=use_threads, block_size=4 << 20)
+                              use_threads=use_threads, block_size=1 << 20)
     popts = pacsv.ParseOptions(delimiter="\t", quote_char=False, double_quote=False)
     copts = pacsv.ConvertOptions(include_columns=list(include) if include else None,
                                  column_types=dict(types or {}), null_values=list(nulls),
-                                 strings_can_be_null=False, quoted_strings_can_be_null=False)
+                                 strings_can_be_null=False, quoted_strings_can_be_null=False,
+                                 check_utf8=False)  # GDC files are ASCII; skipping the check is ~2x faster
     try:
         return pacsv.read_csv(os.fspath(path), read_options=ropts, parse_options=popts, convert_options=copts)
     except pa.ArrowInvalid as e:
