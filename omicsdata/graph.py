@@ -372,8 +372,8 @@ class CellGraphBatch:
 
         B, N = self.num_graphs, self.num_nodes
         E = self.edge_index.shape[1]
-        offs = (torch.arange(B, device=self.edge_index.device) * N).repeat_interleave(E)
-        ei = self.edge_index.repeat(1, B) + offs
+        offs = torch.arange(B, device=self.edge_index.device) * N
+        ei = (self.edge_index.view(2, 1, E) + offs.view(1, B, 1)).reshape(2, B * E)  # one pass, graph-major
         batch = torch.arange(B, device=self.x.device).repeat_interleave(N)
         ptr = torch.arange(B + 1, device=self.x.device) * N
         out = Batch(x=self.x.reshape(B * N, -1), edge_index=ei, batch=batch, ptr=ptr)

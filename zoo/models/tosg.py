@@ -86,7 +86,8 @@ class TOSGNet(nn.Module):
             from torch_geometric.nn import global_mean_pool
 
             E = edge_index.shape[1]
-            ei = edge_index.repeat(1, B) + (torch.arange(B, device=h.device) * N).repeat_interleave(E)
+            offs = torch.arange(B, device=h.device) * N
+            ei = (edge_index.view(2, 1, E) + offs.view(1, B, 1)).reshape(2, B * E)
             batch = torch.arange(B, device=h.device).repeat_interleave(N)
             h = h.reshape(B * N, -1)
             for conv in self.convs:

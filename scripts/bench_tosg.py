@@ -1,0 +1,105 @@
+#!/usr/bin/env python
+"""Batch assembly for cell graphs that share one topology: graphs/s and peak memory.
+
+Routes, side by side on the same rows and the same topology:
+
+* ``shared``  - omicsdata.graph.CellGraphBatch: x ``[B, N, 1]`` + the one
+  ``edge_index`` (PyG static-graph layout; what CellGraphDataset yields);
+* ``offset``  - ``CellGraphBatch.to_pyg()``: the disjoint-union Batch with an
+  offset edge index built on the fly (for layers without static-graph support);
+* ``naive``   - one ``torch_geometric.data.Data`` per cell + ``Batch.from_data_list``.
+
+Each (nodes, route) runs in a fresh subprocess; "peak MiB" is the growth of
+the process's peak RSS during the timed loop (after the features and the
+topology exist), i.e. what assembling batches costs on top of the data.
+The features are in memory (this measures assembly, not disk reads).
+Edges: ``--degree`` x nodes random directed edges (the published edge
+count is not confirmed here).
+
+    .venv/bin/python scripts/bench_tosg.py                      # 10k, 50k, 500k nodes
+    .venv/bin/python scripts/bench_tosg.py --nodes 10000 --batch 64 --seconds 1
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+ROUTES = ("shared", "offset", "naive")
+
+
+def child(nodes: int, route: str, batch: int, degree: int, seconds: float, seed: int = 0) -> dict:
+    import numpy as np
+    import torch
+    from torch_geometric.data import Batch, Data
+
+    from omicsdata.graph import CellGraphBatch
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(seed)
+    n_cells = 4 * batch
+    feats = rng.random((n_cells, nodes), dtype=np.float32)
+    edge_index = torch.from_numpy(rng.integers(0, nodes, size=(2, degree * nodes), dtype=np.int64))
+
+    def assemble(rows):
+        block = feats[rows]  # one row read per cell, as the dataset does
+        if route == "naive":
+            x = torch.from_numpy(block)
+            return Batch.from_data_list([Data(x=x[i].unsqueeze(-1), edge_index=edge_index) for i in range(len(rows))])
+        b = CellGraphBatch(torch.from_numpy(block).unsqueeze(-1), edge_index)
+        return b.to_pyg() if route == "offset" else b
+
+    assemble(np.arange(batch))  # warm-up (imports, allocator)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    n, t0, it = 0, time.perf_counter(), 0
+    while True:
+        rows = rng.choice(n_cells, size=batch, replace=False)
+        out = assemble(rows)
+        n += batch
+        it += 1
+        del out
+        el = time.perf_counter() - t0
+        if el >= seconds and it >= 3:
+            break
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"nodes": nodes, "route": route, "edges": int(edge_index.shape[1]), "batch": batch,
+            "graphs_per_s": n / el, "batches": it, "peak_mib": max(0, peak - base) / 1024}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nodes", type=int, nargs="+", default=[10_000, 50_000, 500_000])
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--degree", type=int, default=4, help="edges per node")
+    ap.add_argument("--seconds", type=float, default=2.0, help="timed loop length per case")
+    ap.add_argument("--child", nargs=2, metavar=("NODES", "ROUTE"), help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.child:
+        print(json.dumps(child(int(a.child[0]), a.child[1], a.batch, a.degree, a.seconds)))
+        return 0
+    rows = []
+    for n in a.nodes:
+        for r in ROUTES:
+            cmd = [sys.executable, __file__, "--child", str(n), r, "--batch", str(a.batch), "--degree",
+                   str(a.degree), "--seconds", str(a.seconds)]
+            out = subprocess.run(cmd, capture_output=True, text=True)
+            if out.returncode:
+                print(out.stderr, file=sys.stderr)
+                return out.returncode
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(f"batch={a.batch} cells, {a.degree} edges/node, torch threads=1\n")
+    print("| nodes | edges | route | graphs/s | x naive | peak MiB |")
+    print("|---:|---:|---|---:|---:|---:|")
+    for n in a.nodes:
+        naive = next(r for r in rows if r["nodes"] == n and r["route"] == "naive")
+        for r in (r for r in rows if r["nodes"] == n):
+            print(f"| {n:,} | {r['edges']:,} | {r['route']} | {r['graphs_per_s']:,.0f} | "
+                  f"{r['graphs_per_s'] / naive['graphs_per_s']:.1f} | {r['peak_mib']:,.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
