@@ -18,10 +18,9 @@ topology (stored once, :mod:`omicsdata.graph`) and the node text (Parquet).
 """
 from __future__ import annotations
 
-import io
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -159,7 +158,7 @@ def _shard_name(p: str) -> str:
     return p if p.startswith(MATRIX_DIR + "/") else f"{MATRIX_DIR}/{p}"
 
 
-def _read_text(src, n_entities: int | None) -> tuple[pd.DataFrame, list[str]]:
+def _read_text(src) -> tuple[pd.DataFrame, list[str]]:
     """Node text table: entity_id + name/description/biology (columns absent in the source are left out)."""
     files = src.files()
     if TEXT_FILES["name"] not in files:
@@ -290,6 +289,7 @@ def build(card, workdir, *, tissue=None, disease=None, cell_type=None, sex=None,
         (case-insensitive; ``tissue`` matches ``tissue_general``);
     conditions: more ``{metadata column: value(s)}`` filters;
     sample_size / sample_ratio: keep that many / that fraction of the matching cells (seeded);
+        neither given: the catalog default (``sample_size: 2000``); ``sample_ratio=1.0`` keeps all;
     seed: sampling seed;
     storage: ``"auto"`` (measured on the selected rows), ``"dense"`` or ``"csr"``;
     local_dir: read a local folder in the published layout instead of the Hub;
@@ -310,7 +310,7 @@ def build(card, workdir, *, tissue=None, disease=None, cell_type=None, sex=None,
     n_matched = len(sel)
     sel = _sample(sel, sample_size, sample_ratio, seed)
 
-    text, text_read = _read_text(src, None)
+    text, text_read = _read_text(src)
     n_ent = len(text)
     topo, edge_read = _read_topology(src, n_ent)
 
