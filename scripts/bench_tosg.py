@@ -20,6 +20,12 @@ count is not confirmed here).
 
     .venv/bin/python scripts/bench_tosg.py                      # 10k, 50k, 500k nodes
     .venv/bin/python scripts/bench_tosg.py --nodes 10000 --batch 64 --seconds 1
+    .venv/bin/python scripts/bench_tosg.py --storage   # dense vs CSR, as the builder measures it
+
+``--storage`` runs the builder's own measurement (``choose_storage``: bytes
+with the store codec and decode time) on rows of the published width
+(533,458 entities, the last 121,419 zero as in the release) at several
+densities of non-zero counts.
 """
 from __future__ import annotations
 
@@ -72,17 +78,39 @@ def child(nodes: int, route: str, batch: int, degree: int, seconds: float, seed:
             "graphs_per_s": n / el, "batches": it, "peak_mib": max(0, peak - base) / 1024}
 
 
+def storage_table(n_rows: int = 128, width: int = 533_458, measured: int = 412_039) -> int:
+    import numpy as np
+
+    from omicsdata.builders.omnicell_tosg import choose_storage
+
+    rng = np.random.default_rng(0)
+    print(f"{n_rows} cells x {width:,} entities ({measured:,} measured columns), codec blosc-zstd-3\n")
+    print("| non-zero | dense KiB | CSR KiB | dense decode ms | CSR decode ms | choice |")
+    print("|---:|---:|---:|---:|---:|---|")
+    for density in (0.002, 0.01, 0.05, 0.3, 1.5):  # 1.5 draws -> ~78% non-zero (meta-cell like)
+        X = np.zeros((n_rows, width), np.float32)
+        k = int(density * n_rows * measured)
+        X[rng.integers(0, n_rows, k), rng.integers(0, measured, k)] = rng.poisson(1.5, k) + 1
+        r = choose_storage(X)
+        print(f"| {r['density']:.2%} | {r['dense_bytes'] / 1024:,.0f} | {r['csr_bytes'] / 1024:,.0f} | "
+              f"{r['dense_read_s'] * 1e3:,.0f} | {r['csr_read_s'] * 1e3:,.0f} | {r['choice']} |")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nodes", type=int, nargs="+", default=[10_000, 50_000, 500_000])
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--degree", type=int, default=4, help="edges per node")
     ap.add_argument("--seconds", type=float, default=2.0, help="timed loop length per case")
+    ap.add_argument("--storage", action="store_true", help="dense vs CSR table instead")
     ap.add_argument("--child", nargs=2, metavar=("NODES", "ROUTE"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.child:
         print(json.dumps(child(int(a.child[0]), a.child[1], a.batch, a.degree, a.seconds)))
         return 0
+    if a.storage:
+        return storage_table()
     rows = []
     for n in a.nodes:
         for r in ROUTES:
