@@ -316,9 +316,6 @@ class RowReader:
             self._dense = g["X"]
             self._sparse = None
 
-    def __getstate__(self):  # worker processes reopen the arrays lazily
-        return self.__dict__
-
     def read(self, rows) -> np.ndarray:
         """Rows (store indices, any order) as a dense float32 ``[len(rows), n_features]`` array."""
         rows = np.asarray(rows, dtype=np.int64)
