@@ -62,7 +62,7 @@ def test_unknown_name_lists_close_matches():
     with pytest.raises(od.UnknownDatasetError) as ei:
         od.info("demo-pancanser")
     msg = str(ei.value)
-    assert "demo-pancanser" in msg and "Did you mean: demo-pancancer?" in msg
+    assert "demo-pancanser" in msg and "Did you mean: demo-pancancer" in msg
     assert isinstance(ei.value, od.OmicsDataError)
     with pytest.raises(od.UnknownDatasetError, match="unknown dataset 'zzzzzz'") as ei:
         od.info("zzzzzz")
