@@ -73,8 +73,8 @@ def _rchar() -> int:
 def make_big_store(root, n=50_000, p=50_000):
     """A store whose ``rna`` matrix is n x p float32 (10 GB at the defaults), written cheaply.
 
-    Every row of ``rna`` is the same vector (ones, plus 1,000 random values so each chunk
-    weighs ~40 kB on disk), hence every row chunk encodes to the same bytes. write_store
+    Every row of ``rna`` is the same vector (ones, plus 2,000 random values so each chunk
+    weighs tens of kB on disk), hence every row chunk encodes to the same bytes. write_store
     writes one chunk of those rows for real (a 10-row store: codec, metadata, zarr.json);
     the big store is write_store's output with an empty placeholder for ``rna``, replaced
     by that array's zarr.json (shape set to n rows) and its chunk file copied to all n/10
@@ -90,7 +90,7 @@ def make_big_store(root, n=50_000, p=50_000):
     rows = rows_per_chunk(p, 4)
     rng = np.random.default_rng(0)
     row = np.ones(p, np.float32)
-    row[:1000] = rng.normal(size=1000)
+    row[:2000] = rng.normal(size=2000)
     one = ad.AnnData(X=np.broadcast_to(row, (rows, p)).copy(), obs=pd.DataFrame(index=[f"r{i}" for i in range(rows)]))
     seed = write_store(md.MuData({"rna": one}), root / "one-chunk.zarr")
     seed_X = seed / "mod" / "rna" / "X"
