@@ -21,6 +21,8 @@ from .api import build, cache_info, load, verify  # noqa: E402
 def __getattr__(name):  # lazy submodules: od.torch, od.synth, ...
     import importlib
 
-    if name in {"torch", "synth", "sources", "formats", "builders", "transforms", "seq", "biomedsql", "text"}:
+    lazy = {"torch", "synth", "sources", "formats", "builders", "transforms", "seq", "biomedsql", "text",
+            "graph", "splits"}
+    if name in lazy:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'omicsdata' has no attribute '{name}'")

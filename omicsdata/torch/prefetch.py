@@ -123,9 +123,11 @@ class Prefetcher:
                 if ev is not None:
                     cur = torch.cuda.current_stream(self.device)
                     cur.wait_event(ev)
-                    for v in batch.values():
-                        if isinstance(v, torch.Tensor) and not v.is_sparse_csr:
-                            v.record_stream(cur)
+                    for v in batch.values():  # memory made on the side stream is now used on ours
+                        parts = ((v.crow_indices(), v.col_indices(), v.values()) if v.layout == torch.sparse_csr
+                                 else (v,))
+                        for part in parts:
+                            part.record_stream(cur)
                 yield batch
         finally:
             stop.set()
