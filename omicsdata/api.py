@@ -7,7 +7,6 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 
 from . import paths
 from .builders import get_builder

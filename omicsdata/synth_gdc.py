@@ -25,7 +25,6 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import uuid
 from pathlib import Path
 
@@ -216,7 +215,6 @@ def write_gdc_raw(out, spec: "synth.CohortSpec | None" = None, mdata=None, *, mo
     (``/cases`` hits), ``index`` (file-index rows for
     :func:`omicsdata.builders.gdc_pancancer.assemble`), ``id_map`` (barcode ->
     simulated id), ``expected`` (what a correct build must find)."""
-    import pandas as pd
 
     out = Path(out)
     spec = spec or synth.CohortSpec(**spec_kw)

@@ -91,8 +91,8 @@ def main():
     print(f"table: {a.rows:,} rows, {t.nbytes / 1e6:.1f} MB in Arrow, {disk / 1e6:.1f} MB on disk "
           f"({info['files']} file(s), {info['row_groups']} row groups of {info['row_group_rows']:,} rows); "
           f"batch {a.batch}; best of {a.repeats}")
-    print(f"| reader | rows/s | MB/s | vs pyarrow scan |")
-    print(f"|---|---:|---:|---:|")
+    print("| reader | rows/s | MB/s | vs pyarrow scan |")
+    print("|---|---:|---:|---:|")
     base = None
     for name, fn in cases:
         best = None

@@ -1,7 +1,7 @@
 """Shared fixtures: every test gets its own empty omicsdata cache."""
 from __future__ import annotations
 
-import os
+import contextlib
 import sys
 from pathlib import Path
 
@@ -20,24 +20,32 @@ def omicsdata_home(tmp_path_factory, monkeypatch):
     return home
 
 
+def small_cohort(n_patients: int, n_cancer_types: int, seed: int, **sizes):
+    """An in-memory simulated cohort (``omicsdata.synth``) with stratified patient splits in obs."""
+    from omicsdata import synth
+    from omicsdata.splits import assign_splits
+
+    mdata = synth.simulate_pancancer(synth.CohortSpec(n_patients=n_patients, n_cancer_types=n_cancer_types,
+                                                      seed=seed, **sizes))
+    mdata.obs["split"] = assign_splits(mdata.obs_names.to_numpy(), mdata.obs["cancer_type"].to_numpy(), None, 0)
+    return mdata
+
+
+@contextlib.contextmanager
+def home_at(path):
+    """$OMICSDATA_HOME set to ``path`` for a block (for module/session fixtures, where monkeypatch is absent)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OMICSDATA_HOME", str(path))
+        yield Path(path)
+
+
 @pytest.fixture(scope="session")
 def demo_store(tmp_path_factory):
     """A small demo-pancancer store built once per session (read-only for tests)."""
-    import omicsdata as od
-    from omicsdata.builders import get_builder
     from omicsdata.api import build
 
-    home = tmp_path_factory.mktemp("demo-home")
-    old = os.environ.get("OMICSDATA_HOME")
-    os.environ["OMICSDATA_HOME"] = str(home)
-    try:
-        path = build("demo-pancancer", n_patients=300, n_cancer_types=4, seed=0)
-    finally:
-        if old is None:
-            os.environ.pop("OMICSDATA_HOME", None)
-        else:
-            os.environ["OMICSDATA_HOME"] = old
-    return path
+    with home_at(tmp_path_factory.mktemp("demo-home")):
+        return build("demo-pancancer", n_patients=300, n_cancer_types=4, seed=0)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import json
 import sys
 from collections import Counter
 
-import numpy as np
 import torch.distributed as dist
 
 import omicsdata as od

@@ -8,23 +8,17 @@ import torch
 import omicsdata as od
 from omicsdata import graph
 from omicsdata.errors import FormatError, SchemaMismatchError
+from conftest import home_at
 from tosg_layout import make_release
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    import os
-
-    home = tmp_path_factory.mktemp("home")
-    old = os.environ.get("OMICSDATA_HOME")
-    os.environ["OMICSDATA_HOME"] = str(home)
-    try:
+    with home_at(tmp_path_factory.mktemp("home")) as home:
         folder = home / "rel"
         truth = make_release(folder, n_donors=12, cells_per_donor=4, n_transcripts=60, n_proteins=30, module=8)
         path = od.build("omnicell-tosg", local_dir=str(folder), sample_size=None, storage="csr")
         dense = od.build("omnicell-tosg", local_dir=str(folder), sample_size=None, storage="dense", version="dense")
-    finally:
-        os.environ.pop("OMICSDATA_HOME") if old is None else os.environ.__setitem__("OMICSDATA_HOME", old)
     return path, dense, truth
 
 

@@ -9,20 +9,15 @@ import pytest
 import torch
 
 import zoo
-from omicsdata import synth
+from conftest import small_cohort
 from omicsdata.errors import OmicsDataError, SchemaMismatchError
-from omicsdata.splits import assign_splits
 
 FAST = dict(hidden=(32, 16), max_epochs=4, patience=3, batch_size=32, lr=1e-3, progress=False, random_state=0)
 
 
 @pytest.fixture(scope="module")
 def cohort():
-    spec = synth.CohortSpec(n_patients=160, n_cancer_types=3, n_genes=120, n_cpgs=80, n_mirnas=30,
-                            n_mutation_genes=25, n_proteins=20, seed=1)
-    md = synth.simulate_pancancer(spec)
-    md.obs["split"] = assign_splits(md.obs_names.to_numpy(), md.obs["cancer_type"].to_numpy(), None, 0)
-    return md
+    return small_cohort(160, 3, seed=1, n_genes=120, n_cpgs=80, n_mirnas=30, n_mutation_genes=25, n_proteins=20)
 
 
 def test_fit_predict_score_both_heads(cohort):

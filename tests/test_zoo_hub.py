@@ -14,19 +14,15 @@ import torch
 import yaml
 
 import zoo
-from omicsdata import synth
+from conftest import small_cohort
 from omicsdata.errors import ChecksumError, FormatError, OmicsDataError, SchemaMismatchError
-from omicsdata.splits import assign_splits
 
 FAST = dict(hidden=(16, 8), max_epochs=2, patience=2, batch_size=32, lr=1e-3, progress=False, random_state=0)
 
 
 @pytest.fixture(scope="module")
 def fitted():
-    spec = synth.CohortSpec(n_patients=100, n_cancer_types=2, n_genes=40, n_cpgs=30, n_mirnas=10,
-                            n_mutation_genes=10, n_proteins=8, seed=2)
-    mdata = synth.simulate_pancancer(spec)
-    mdata.obs["split"] = assign_splits(mdata.obs_names.to_numpy(), mdata.obs["cancer_type"].to_numpy(), None, 0)
+    mdata = small_cohort(100, 2, seed=2, n_genes=40, n_cpgs=30, n_mirnas=10, n_mutation_genes=10, n_proteins=8)
     return mdata, zoo.SeNMo(**FAST).fit(mdata)
 
 

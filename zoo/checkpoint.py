@@ -20,7 +20,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from omicsdata.errors import CorruptStoreError, SchemaMismatchError
 from omicsdata.paths import atomic_path

@@ -44,6 +44,31 @@ def _merge(starts: np.ndarray, stops: np.ndarray):
     return starts[np.r_[0, brk]], stops[np.r_[brk - 1, len(stops) - 1]]
 
 
+def _run_concurrently(jobs):
+    """Await ``jobs`` (coroutines) together on zarr's event loop; return their results in order.
+
+    Zarr decodes each chunk in a worker thread (``asyncio.to_thread``), so
+    issuing all the chunk ranges of a buffer at once decodes them in
+    parallel, where one blocking call per range would decode them one by one.
+    ``zarr.core.sync.sync`` is the loop zarr's own synchronous API runs on
+    (fsspec stores bind their sessions to it).
+    """
+    import asyncio
+
+    from zarr.core.sync import sync
+
+    async def _all():
+        return await asyncio.gather(*jobs)
+
+    return sync(_all())
+
+
+def _into(out: np.ndarray):
+    from zarr.core.buffer import default_buffer_prototype
+
+    return default_buffer_prototype().nd_buffer.from_numpy_array(out)
+
+
 class DenseZarrReader:
     """Whole-row ranges of a dense Zarr v3 array ``<store>/mod/<m>/X``."""
 
@@ -68,29 +93,31 @@ class DenseZarrReader:
             self._arr = zarr.open_group(self.url, mode="r", zarr_format=3)[f"mod/{self.modality}/X"]
         return self._arr
 
-    def read(self, starts: np.ndarray, stops: np.ndarray, reuse: bool = False) -> np.ndarray:
+    def read(self, starts: np.ndarray, stops: np.ndarray, reuse: bool | int = False) -> np.ndarray:
         """Rows ``[starts[i], stops[i])`` concatenated, as one ``(rows, n_features)`` array.
 
-        Zarr decodes straight into the result (no intermediate copy).
-        ``reuse=True`` returns a view of a scratch buffer that the next
-        ``read(reuse=True)`` overwrites (the stream copies rows out first).
+        All ranges are fetched concurrently and zarr decodes straight into
+        the result (no intermediate copy). ``reuse`` (True or a slot number)
+        returns a view of that slot's scratch buffer, which the next read
+        into the same slot overwrites (the stream copies rows out first and
+        alternates two slots, reading one buffer while serving the other).
         """
-        from zarr.core.buffer import default_buffer_prototype
-
         starts, stops = _merge(np.asarray(starts), np.asarray(stops))
         n = int((stops - starts).sum())
-        if reuse and self._scratch is not None and self._scratch.shape[0] >= n:
-            out = self._scratch
+        slot = int(reuse) if reuse is not False else None
+        scratch = self._scratch or {}
+        if slot is not None and slot in scratch and scratch[slot].shape[0] >= n:
+            out = scratch[slot]
         else:
             out = np.empty((n, self.shape[1]), dtype=self.dtype)
-            if reuse:
-                self._scratch = out
-        nd = default_buffer_prototype().nd_buffer
-        arr = self.arr
-        o = 0
+            if slot is not None:
+                self._scratch = {**scratch, slot: out}
+        aa = self.arr._async_array
+        jobs, o = [], 0
         for a, b in zip(starts.tolist(), stops.tolist()):
-            arr.get_basic_selection(slice(a, b), out=nd.from_numpy_array(out[o:o + b - a]))
+            jobs.append(aa.get_orthogonal_selection((slice(a, b), slice(None)), out=_into(out[o:o + b - a])))
             o += b - a
+        _run_concurrently(jobs)
         return out[:n]
 
 
@@ -118,20 +145,28 @@ class CSRZarrReader:
             self._g = (g["data"], g["indices"], g["indptr"])
         return self._g
 
-    def read(self, starts: np.ndarray, stops: np.ndarray, reuse: bool = False) -> CSRBlock:
-        data_a, ind_a, ptr_a = self.g
+    def read(self, starts: np.ndarray, stops: np.ndarray, reuse: bool | int = False) -> CSRBlock:
+        """Rows ``[starts[i], stops[i])`` as one CSR block: the ``indptr`` slices first, then every
+        ``data``/``indices`` range at once, decoded straight into the block's arrays."""
+        data_a, ind_a, ptr_a = (x._async_array for x in self.g)
         starts, stops = _merge(np.asarray(starts), np.asarray(stops))
-        datas, inds, ptrs = [], [], [np.zeros(1, dtype=np.int64)]
-        base = 0
-        for a, b in zip(starts.tolist(), stops.tolist()):
-            ptr = np.asarray(ptr_a[a:b + 1], dtype=np.int64)
-            lo, hi = int(ptr[0]), int(ptr[-1])
-            datas.append(np.asarray(data_a[lo:hi]) if hi > lo else np.zeros(0, self.dtype))
-            inds.append(np.asarray(ind_a[lo:hi]) if hi > lo else np.zeros(0, np.int32))
-            ptrs.append(ptr[1:] - lo + base)
-            base += hi - lo
-        return CSRBlock(np.concatenate(datas).astype(self.dtype, copy=False), np.concatenate(inds),
-                        np.concatenate(ptrs), self.shape[1])
+        ptrs = _run_concurrently([ptr_a.getitem(slice(a, b + 1)) for a, b in zip(starts.tolist(), stops.tolist())])
+        ptrs = [np.asarray(p, dtype=np.int64) for p in ptrs]
+        lens = np.array([int(p[-1] - p[0]) for p in ptrs], dtype=np.int64)
+        data = np.empty(int(lens.sum()), dtype=data_a.dtype)
+        indices = np.empty(int(lens.sum()), dtype=ind_a.dtype)
+        jobs, base = [], 0
+        indptr = [np.zeros(1, dtype=np.int64)]
+        for p, k in zip(ptrs, lens.tolist()):
+            lo, hi = int(p[0]), int(p[-1])
+            if k:
+                sel = (slice(lo, hi),)
+                jobs.append(data_a.get_orthogonal_selection(sel, out=_into(data[base:base + k])))
+                jobs.append(ind_a.get_orthogonal_selection(sel, out=_into(indices[base:base + k])))
+            indptr.append(p[1:] - lo + base)
+            base += k
+        _run_concurrently(jobs)
+        return CSRBlock(data.astype(self.dtype, copy=False), indices, np.concatenate(indptr), self.shape[1])
 
 
 class MemoryReader:
@@ -152,7 +187,7 @@ class MemoryReader:
         self.dtype = np.dtype(np.float32) if X.dtype.kind in "biu?" else X.dtype
         self.chunk_rows = int(chunk_rows or max(1, min(self.shape[0], 1024)))
 
-    def read(self, starts, stops, reuse: bool = False):
+    def read(self, starts, stops, reuse: bool | int = False):
         rows = np.concatenate([np.arange(a, b) for a, b in zip(np.asarray(starts).tolist(), np.asarray(stops).tolist())]) \
             if len(starts) else np.zeros(0, np.int64)
         if self.rowmap is None:
