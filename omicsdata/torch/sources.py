@@ -31,9 +31,20 @@ class CSRBlock:
     indices: np.ndarray
     indptr: np.ndarray
     n_features: int
+    _csr: sp.csr_matrix | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def to_scipy(self) -> sp.csr_matrix:
-        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=(len(self.indptr) - 1, self.n_features))
+        """The block as a scipy CSR matrix, built once (the stream cuts many batches from one block).
+
+        ``indptr`` takes the dtype of ``indices`` where it fits, so scipy does
+        not up-cast (copy) all of ``indices`` to a common index dtype.
+        """
+        if self._csr is None:
+            ptr = self.indptr
+            if self.indices.dtype == np.int32 and (len(ptr) == 0 or ptr[-1] < np.iinfo(np.int32).max):
+                ptr = ptr.astype(np.int32)
+            self._csr = sp.csr_matrix((self.data, self.indices, ptr), shape=(len(self.indptr) - 1, self.n_features))
+        return self._csr
 
 
 def _merge(starts: np.ndarray, stops: np.ndarray):

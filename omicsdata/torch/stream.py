@@ -183,8 +183,9 @@ class ShardStream(IterableDataset):
             b = blocks[m]
             if isinstance(b, CSRBlock):
                 sub = b.to_scipy()[pos]
-                out[m] = {"crow": torch.from_numpy(sub.indptr.astype(np.int64)),
-                          "col": torch.from_numpy(sub.indices.astype(np.int64)),
+                idx = sub.indptr.dtype  # int32 where it fits: torch CSR takes int32 or int64, the same for both
+                out[m] = {"crow": torch.from_numpy(sub.indptr),
+                          "col": torch.from_numpy(sub.indices.astype(idx, copy=False)),
                           "values": torch.from_numpy(np.ascontiguousarray(sub.data, dtype=np.float32)),
                           "shape": (len(rows), b.n_features)}
             else:
