@@ -16,7 +16,7 @@ def raw(tmp_path_factory):
 
 
 def test_distributed_client_runs_the_parsing(raw):
-    distributed = pytest.importorskip("distributed")
+    import distributed  # in the [test] extra
     chosen, _ = select_files(raw["index"])
     ents = [e for _, e in sorted(chosen["rna"].items())]
     X_thr, names = parse_modality("rna", ents, files_per_task=3)

@@ -148,13 +148,11 @@ class ShardStream(IterableDataset):
                     order = rng.permutation(len(rows))
                 else:
                     order = np.arange(len(rows))
-                # CSR: gather the whole buffer once, in serving order; each batch is then a row slice of it
-                served = {m: b.to_scipy()[pos[order]] for m, b in blocks.items() if isinstance(b, CSRBlock)}
                 o = 0
                 for bs in bsz[cuts[k]:cuts[k + 1]].tolist():
                     sel = order[o:o + bs]
-                    yield self._assemble(rows[sel], pos[sel], blocks, in_worker, served, o)
                     o += bs
+                    yield self._assemble(rows[sel], pos[sel], blocks, in_worker)
 
     def _buffer_rows(self, segs, seg_end, lo, hi):
         """Store rows of buffer positions [lo, hi), the chunk ranges to read, and each row's offset in the read block."""
@@ -179,23 +177,16 @@ class ShardStream(IterableDataset):
         return (np.concatenate(parts), np.asarray(starts, np.int64), np.asarray(stops, np.int64),
                 np.concatenate(offs))
 
-    def _assemble(self, rows: np.ndarray, pos: np.ndarray, blocks: dict, in_worker: bool,
-                  served: dict | None = None, first: int = 0) -> dict:
-        """One batch: ``rows`` (store rows) at ``pos`` in the read blocks; a CSR modality's rows are
-        ``served[m][first:first + len(rows)]`` (the buffer already gathered in serving order)."""
+    def _assemble(self, rows: np.ndarray, pos: np.ndarray, blocks: dict, in_worker: bool) -> dict:
         out = {"index": torch.from_numpy(rows.astype(np.int64))}
         for m in self.modalities:
             b = blocks[m]
             if isinstance(b, CSRBlock):
-                whole = served[m] if served and m in served else None
-                if whole is None:
-                    whole, first = b.to_scipy()[pos], 0
-                ptr = whole.indptr[first:first + len(rows) + 1]
-                lo, hi = int(ptr[0]), int(ptr[-1])
-                idx = ptr.dtype  # int32 where it fits: torch CSR takes int32 or int64, the same for both
-                out[m] = {"crow": torch.from_numpy(ptr - ptr[0]),
-                          "col": torch.from_numpy(whole.indices[lo:hi].astype(idx, copy=False)),
-                          "values": torch.from_numpy(np.ascontiguousarray(whole.data[lo:hi], dtype=np.float32)),
+                sub = b.to_scipy()[pos]
+                idx = sub.indptr.dtype  # int32 where it fits: torch CSR takes int32 or int64, the same for both
+                out[m] = {"crow": torch.from_numpy(sub.indptr),
+                          "col": torch.from_numpy(sub.indices.astype(idx, copy=False)),
+                          "values": torch.from_numpy(np.ascontiguousarray(sub.data, dtype=np.float32)),
                           "shape": (len(rows), b.n_features)}
             else:
                 if b.dtype != np.float32:
