@@ -64,11 +64,14 @@ def main():
             nb += b.nbytes
         return rows, nb
 
-    def stream(fmt, shuffle, where=None, workers=0):
+    def stream(fmt, shuffle, where=None, workers=0, via_loader=False):
         def run():
             s = ParquetStream(store, "t", batch_size=a.batch, shuffle=shuffle, seed=0, format=fmt, where=where,
                               columns=["id", "score", "label", "text", "split"])
-            it = torch.utils.data.DataLoader(s, batch_size=None, num_workers=workers) if workers else s
+            if via_loader:
+                it = s.loader(num_workers=workers)
+            else:
+                it = torch.utils.data.DataLoader(s, batch_size=None, num_workers=workers) if workers else s
             rows = nb = 0
             for b in it:
                 if fmt == "arrow":
@@ -86,7 +89,9 @@ def main():
              ("ParquetStream arrow, in order", stream("arrow", False)),
              ("ParquetStream arrow, shuffled", stream("arrow", True)),
              ("ParquetStream torch, shuffled", stream("torch", True)),
-             ("ParquetStream torch, shuffled, 2 workers", stream("torch", True, workers=2))]
+             ("ParquetStream torch, shuffled, 2 workers: DataLoader(stream)", stream("torch", True, workers=2)),
+             ("ParquetStream torch, shuffled, 2 workers: stream.loader()", stream("torch", True, workers=2,
+                                                                                   via_loader=True))]
     pyarrow_scan()  # warm the page cache
     print(f"table: {a.rows:,} rows, {t.nbytes / 1e6:.1f} MB in Arrow, {disk / 1e6:.1f} MB on disk "
           f"({info['files']} file(s), {info['row_groups']} row groups of {info['row_group_rows']:,} rows); "

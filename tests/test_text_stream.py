@@ -86,6 +86,14 @@ def test_dataloader_workers(text_store):
     assert sorted(got) == list(range(N))
 
 
+def test_loader_workers_ship_arrow_and_format_here(text_store):
+    s = ParquetStream(text_store, "t", batch_size=40, shuffle=True, seed=1, columns=["x", "text"])
+    batches = list(s.loader(num_workers=2))
+    assert all(isinstance(b["x"], torch.Tensor) and isinstance(b["text"], list) for b in batches)
+    assert sorted(v for b in batches for v in b["x"].tolist()) == list(range(N))  # exact once over 2 workers
+    assert [len(b["index"]) for b in batches] == [len(b["index"]) for b in s]      # same batch sizes as in-process
+
+
 def test_formats_and_errors(text_store):
     b = next(iter(ParquetStream(text_store, "t", batch_size=10, format="pandas")))
     assert isinstance(b, pd.DataFrame) and len(b) == 10
