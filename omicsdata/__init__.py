@@ -6,16 +6,24 @@
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__  # single source: omicsdata/_version.py
+from .api import build, cache_info, load, verify  # noqa: E402
+from .catalog import DatasetCard, info, list_datasets  # noqa: E402
 from .errors import (  # noqa: E402
-    BuildError, CatalogError, ChecksumError, CorruptStoreError, DownloadError, FormatError,
-    ManifestError, OmicsDataError, SchemaMismatchError, StoreError, UnknownDatasetError,
+    BuildError,
+    CatalogError,
+    ChecksumError,
+    CorruptStoreError,
+    DownloadError,
+    FormatError,
+    ManifestError,
+    OmicsDataError,
+    SchemaMismatchError,
+    StoreError,
+    UnknownDatasetError,
     UnsafeArchiveError,
 )
-from .catalog import DatasetCard, info, list_datasets  # noqa: E402
 from .store import open_store, write_store  # noqa: E402
-from .api import build, cache_info, load, verify  # noqa: E402
 
 
 def __getattr__(name):  # lazy submodules: od.torch, od.synth, ...

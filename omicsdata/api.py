@@ -7,21 +7,16 @@ import shutil
 import time
 from pathlib import Path
 
-
-from . import paths
+from . import paths, storage
 from .builders import get_builder
 from .catalog import DatasetCard, info
 from .errors import BuildError, CorruptStoreError, OmicsDataError, StoreError
 from .splits import assign_splits
-from .store import MANIFEST, open_store, read_manifest, verify_store, write_store
+from .storage import MANIFEST, open_store, read_manifest, verify_store, write_store
 
 
 def _is_store_path(x) -> bool:
-    s = str(x)
-    if "://" in s:
-        return True
-    p = Path(s)
-    return p.is_dir() and (p / MANIFEST).is_file()
+    return "://" in str(x) or storage.is_store_dir(x)
 
 
 def store_path(name: str, version: str | None = None) -> Path:
@@ -113,6 +108,18 @@ def load(name_or_path, version: str | None = None, lazy: bool = True, **options)
     """
     if _is_store_path(name_or_path):
         return open_store(name_or_path, lazy=lazy)
+    target = built_store_path(name_or_path, version, **options)
+    try:
+        return open_store(target, lazy=lazy)
+    except CorruptStoreError as e:
+        raise CorruptStoreError(f"dataset '{info(str(name_or_path)).name}': {e}", e.bad_files) from e
+
+
+def built_store_path(name_or_path, version: str | None = None, **options) -> Path:
+    """The path of a store: a store folder/URL as is; a catalog name built first when needed
+    (with exactly these builder ``options``). Raises :class:`StoreError` for a path with no store."""
+    if _is_store_path(name_or_path):
+        return name_or_path if "://" in str(name_or_path) else Path(name_or_path)
     if isinstance(name_or_path, Path) or os.sep in str(name_or_path):
         raise StoreError(f"{name_or_path}: no omicsdata store there (no {MANIFEST})")
     card = info(str(name_or_path))
@@ -125,10 +132,10 @@ def load(name_or_path, version: str | None = None, lazy: bool = True, **options)
             need = True
     if need:
         build(card.name, version=version, force=False, **options)
-    try:
-        return open_store(target, lazy=lazy)
-    except CorruptStoreError as e:
-        raise CorruptStoreError(f"dataset '{card.name}': {e}", e.bad_files) from e
+    return target
+
+
+storage.set_name_resolver(built_store_path)
 
 
 def verify(name_or_path, version: str | None = None) -> dict:

@@ -1,9 +1,17 @@
-"""The dataset catalog: one YAML file per dataset, validated when read.
+"""The dataset catalog: one validated YAML card per dataset.
 
-Entries come from the package's ``catalog/datasets/`` and, in addition, from
-every folder named in ``$OMICSDATA_CATALOG`` (``os.pathsep``-separated), so a
-user can add a local dataset without touching the package. A user entry with
-the name of a built-in one replaces it.
+Cards come from, in this order (a later card with the same name replaces an earlier one):
+
+1. the package: ``omicsdata/datasets/<name_with_underscores>/card.yaml``, read
+   with :mod:`importlib.resources` (works from a wheel as from the source tree);
+2. the packages named by the ``omicsdata.datasets`` entry point group
+   (``card.yaml`` in the package folder or its direct subfolders);
+3. every folder named in ``$OMICSDATA_CATALOG`` (``os.pathsep``-separated):
+   ``<folder>/<name>.yaml`` or ``<folder>/<name>/card.yaml`` (a ``datasets/``
+   subfolder is used when present), so a user can add a local dataset without
+   touching the package.
+
+JSON schemas live in ``omicsdata/schemas/`` (:func:`load_schema`, :func:`validate`).
 """
 from __future__ import annotations
 
@@ -12,25 +20,33 @@ import difflib
 import json
 import os
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
+from .datasets import CARD_FILE, builtin_card_files, entry_point_card_files, folder_name
 from .errors import CatalogError, UnknownDatasetError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CATALOG_DIR = REPO_ROOT / "catalog"
-SCHEMA_DIR = REPO_ROOT / "schemas"
+SCHEMA_DIR = files("omicsdata.schemas")
+DATASETS_DIR = files("omicsdata.datasets")  # the shipped dataset folders: DATASETS_DIR / "demo_pancancer" / "card.yaml"
+
+
+def schema_names() -> list[str]:
+    """Names of the shipped JSON schemas (``dataset``, ``model``, ``store``)."""
+    suffix = ".schema.json"
+    return sorted(t.name[: -len(suffix)] for t in SCHEMA_DIR.iterdir() if t.name.endswith(suffix))
 
 
 @lru_cache(maxsize=None)
 def load_schema(name: str) -> dict:
-    """Load ``schemas/<name>.schema.json``."""
-    path = SCHEMA_DIR / f"{name}.schema.json"
-    with open(path) as fh:
-        return json.load(fh)
+    """Load the JSON schema ``omicsdata/schemas/<name>.schema.json``."""
+    resource = SCHEMA_DIR.joinpath(f"{name}.schema.json")
+    if not resource.is_file():
+        raise CatalogError(f"no JSON schema named '{name}' (known: {', '.join(schema_names())})")
+    return json.loads(resource.read_text(encoding="utf-8"))
 
 
 def validate(instance: Any, schema_name: str, where: str, error_cls=CatalogError) -> None:
@@ -49,7 +65,7 @@ class DatasetCard:
     """A validated catalog entry. ``repr`` is a readable card."""
 
     raw: dict
-    path: Path
+    path: Any  # the card file: a Path, or a traversable inside an installed package
 
     def __getattr__(self, key):  # entry fields as attributes: card.version, card.modalities
         try:
@@ -96,7 +112,8 @@ class DatasetCard:
         sp = r.get("splits", {})
         if sp.get("fractions"):
             fr = ", ".join(f"{k} {v:g}" for k, v in sp["fractions"].items())
-            lines.append(f"  splits:     {fr} by {sp.get('by', 'sample')}, stratified by {sp.get('stratify', '-')}, seed {sp.get('seed', 0)}")
+            by, strat, seed = sp.get("by", "sample"), sp.get("stratify", "-"), sp.get("seed", 0)
+            lines.append(f"  splits:     {fr} by {by}, stratified by {strat}, seed {seed}")
         es = r.get("expected_size")
         if es:
             parts = []
@@ -115,63 +132,88 @@ class DatasetCard:
 
 
 def _catalog_dirs(kind: str) -> list[Path]:
-    dirs = [CATALOG_DIR / kind]
-    extra = os.environ.get("OMICSDATA_CATALOG")
-    if extra:
-        for d in extra.split(os.pathsep):
-            if d:
-                p = Path(d).expanduser()
-                dirs.append(p / kind if (p / kind).is_dir() else p)
+    """The user folders of ``$OMICSDATA_CATALOG`` for ``kind`` (their ``<kind>/`` subfolder when present)."""
+    dirs = []
+    for d in os.environ.get("OMICSDATA_CATALOG", "").split(os.pathsep):
+        if d:
+            p = Path(d).expanduser()
+            dirs.append(p / kind if (p / kind).is_dir() else p)
     return dirs
 
 
-def read_entry(path: str | Path, schema: str = "dataset") -> dict:
-    """Read and validate one YAML entry file."""
-    path = Path(path)
+def _expected_name(path) -> tuple[str, str]:
+    """(what the card's name must match, what to call it in errors) for a card file."""
+    if path.name == CARD_FILE and getattr(path, "parent", None) is not None:
+        return folder_name(path.parent.name), f"folder name '{path.parent.name}'"
+    stem = path.name.rsplit(".", 1)[0]
+    return stem, f"file name '{stem}'"
+
+
+def read_entry(path, schema: str = "dataset") -> dict:
+    """Read and validate one YAML entry: ``<name>.yaml`` or ``<name_with_underscores>/card.yaml``.
+
+    ``path`` is a path or an :mod:`importlib.resources` traversable.
+    """
+    path = Path(path) if isinstance(path, str) else path
     try:
-        with open(path) as fh:
-            data = yaml.safe_load(fh)
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise CatalogError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise CatalogError(f"{path}: a catalog entry must be a mapping, got {type(data).__name__}")
     validate(data, schema, str(path))
-    if path.stem != data["name"]:
-        raise CatalogError(f"{path}: field 'name': '{data['name']}' must match the file name '{path.stem}'")
+    expected, what = _expected_name(path)
+    name = data["name"]
+    if (folder_name(name) if path.name == CARD_FILE else name) != expected:
+        raise CatalogError(f"{path}: field 'name': '{name}' must match the {what}")
     return data
 
 
-def _entries(kind: str, schema: str) -> dict[str, tuple[dict, Path]]:
-    found: dict[str, tuple[dict, Path]] = {}
+def user_card_files(kind: str = "datasets") -> list[Path]:
+    """The card files in the ``$OMICSDATA_CATALOG`` folders (``kind``: ``datasets`` or ``models``)."""
+    found: list[Path] = []
     for d in _catalog_dirs(kind):
-        if not d.is_dir():
-            continue
-        for f in sorted(d.glob("*.y*ml")):
-            data = read_entry(f, schema)
-            found[data["name"]] = (data, f)
+        if d.is_dir():
+            found.extend(sorted(d.glob("*.y*ml")))
+            found.extend(sorted(d.glob(f"*/{CARD_FILE}")) if kind == "datasets" else [])
     return found
 
 
+def _entries(card_files: list, schema: str) -> dict[str, tuple[dict, Any]]:
+    found: dict[str, tuple[dict, Any]] = {}
+    for f in card_files:
+        data = read_entry(f, schema)
+        found[data["name"]] = (data, f)
+    return found
+
+
+def dataset_entries() -> dict[str, tuple[dict, Any]]:
+    """Every dataset card: ``{name: (validated dict, card file)}``, later sources replacing earlier ones."""
+    cards = builtin_card_files() + entry_point_card_files() + user_card_files("datasets")
+    return _entries(cards, "dataset")
+
+
 def list_datasets() -> list[str]:
-    """Names of every dataset in the catalog (built-in plus ``$OMICSDATA_CATALOG``)."""
-    return sorted(_entries("datasets", "dataset"))
+    """Names of every dataset in the catalog (package, entry points and ``$OMICSDATA_CATALOG``)."""
+    return sorted(dataset_entries())
 
 
 def info(name: str) -> DatasetCard:
     """The catalog card of ``name``; unknown names raise with close matches."""
-    entries = _entries("datasets", "dataset")
+    entries = dataset_entries()
     if name not in entries:
         raise UnknownDatasetError(unknown_message("dataset", name, list(entries)))
     data, path = entries[name]
     return DatasetCard(data, path)
 
 
+def card_path(name: str):
+    """The card file of dataset ``name`` (a path, or a traversable inside an installed package)."""
+    return info(name).path
+
+
 def unknown_message(kind: str, name: str, known: list[str]) -> str:
+    """``unknown <kind> '<name>'`` with up to three close matches and the known names."""
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     return f"unknown {kind} '{name}'.{hint} Known {kind}s: {', '.join(sorted(known)) or '(none)'}"
-
-
-def model_entries() -> dict[str, tuple[dict, Path]]:
-    """Model catalog entries (``catalog/models/*.yaml``), validated by ``schemas/model.schema.json``."""
-    return _entries("models", "model")

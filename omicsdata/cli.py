@@ -62,9 +62,9 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def cmd_list(args) -> int:
+    from . import paths
     from .api import _is_built
     from .catalog import info, list_datasets
-    from . import paths
 
     rows = []
     for name in list_datasets():
@@ -155,31 +155,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"omicsdata {_pkg_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    s = sub.add_parser("list", help="list catalog datasets", description="List every dataset in the catalog (built-in and $OMICSDATA_CATALOG).")
+    s = sub.add_parser("list", help="list catalog datasets",
+                       description="List every dataset in the catalog (built-in and $OMICSDATA_CATALOG).")
     s.set_defaults(func=cmd_list)
 
-    s = sub.add_parser("info", help="show a dataset's card", description="Show a dataset's catalog card.")
+    s = sub.add_parser("info", help="show a dataset's card",
+                       description="Show a dataset's catalog card.")
     s.add_argument("name")
     s.set_defaults(func=cmd_info)
 
-    s = sub.add_parser("build", help="build a dataset's store", description="Build (or reuse) the store of a catalog dataset.")
+    s = sub.add_parser("build", help="build a dataset's store",
+                       description="Build (or reuse) the store of a catalog dataset.")
     s.add_argument("name")
     s.add_argument("--opt", action="append", metavar="KEY=VALUE", help="builder option (repeatable), e.g. --opt n_patients=1000")
     s.add_argument("--version", dest="version", default=None, help="dataset version (default: the catalog's)")
     s.add_argument("--force", action="store_true", help="rebuild even if a store with these options exists")
     s.set_defaults(func=cmd_build)
 
-    s = sub.add_parser("download", help="fetch raw files without building", description="Fetch a dataset's raw files into the cache without building the store.")
+    s = sub.add_parser("download", help="fetch raw files without building",
+                       description="Fetch a dataset's raw files into the cache without building the store.")
     s.add_argument("name")
     s.add_argument("--opt", action="append", metavar="KEY=VALUE", help="download option (repeatable)")
     s.set_defaults(func=cmd_download)
 
-    s = sub.add_parser("verify", help="re-hash a store against its manifest", description="Re-hash every file of a store (catalog name or store folder) against its manifest; names each bad file.")
+    s = sub.add_parser("verify", help="re-hash a store against its manifest",
+                       description="Re-hash every file of a store (catalog name or store folder) against its manifest; "
+                                   "names each bad file.")
     s.add_argument("target", metavar="NAME_OR_PATH")
     s.add_argument("--version", dest="version", default=None, help="dataset version (default: the catalog's)")
     s.set_defaults(func=cmd_verify)
 
-    s = sub.add_parser("cache", help="list or clear cached stores", description="List the stores in the cache, or remove one dataset's stores.")
+    s = sub.add_parser("cache", help="list or clear cached stores",
+                       description="List the stores in the cache, or remove one dataset's stores.")
     s.add_argument("--clear", metavar="NAME", help="remove every cached version of NAME")
     s.set_defaults(func=cmd_cache)
     return p

@@ -225,11 +225,3 @@ def simulate_pancancer(spec: CohortSpec | None = None, lazy: bool = False, **kw)
     mdata = md.MuData(mods)
     mdata.obs = obs.loc[mdata.obs_names]
     return mdata
-
-
-def write_gdc_raw(out, spec: CohortSpec | None = None, **kw) -> dict:
-    """Write a simulated cohort as GDC raw files + ``/files`` and ``/cases`` JSON
-    (see :func:`omicsdata.synth_gdc.write_gdc_raw`)."""
-    from .synth_gdc import write_gdc_raw as _write
-
-    return _write(out, spec, **kw)

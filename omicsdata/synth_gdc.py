@@ -163,7 +163,11 @@ def rppa_text(targets, values: np.ndarray, duplicate: dict | None = None) -> byt
     st = [f"Set_{i % 20}" for i in range(k)]
     vals = _col(np.asarray(values, np.float32))
     for j, (tt, v) in enumerate((duplicate or {}).items()):  # a second antibody for the same target
-        agid.append(f"AGID9{j:04d}"); lab.append(f"{tt}-M-V"); cat.append("CATX"); st.append("Set_99"); t.append(tt)
+        agid.append(f"AGID9{j:04d}")
+        lab.append(f"{tt}-M-V")
+        cat.append("CATX")
+        st.append("Set_99")
+        t.append(tt)
         vals = pa.concat_arrays([vals, pa.array([str(v)], pa.string())])
     return tsv_bytes([np.array(agid), np.array(lab), np.array(cat), np.array(st), np.array(t), vals],
                      ["\t".join(RPPA_COLUMNS)])

@@ -92,7 +92,7 @@ def main(argv=None) -> str:
     def eff(r):  # uncompressed MB/s through a disk of args.disk_mbps
         return 1 / (1 / (r["ratio"] * args.disk_mbps) + 1 / r["read"])
 
-    head = f"| codec | " + " | ".join(f"{k} ratio | {k} write MB/s | {k} read MB/s" for k in MODS) + \
+    head = "| codec | " + " | ".join(f"{k} ratio | {k} write MB/s | {k} read MB/s" for k in MODS) + \
         " | all ratio | all write MB/s | all read MB/s | all eff. read MB/s |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     totals = {}

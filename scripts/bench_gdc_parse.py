@@ -152,7 +152,7 @@ def main(argv=None):
     print("| format | files | s/file | total, 1 worker | total, %d workers |" % args.workers)
     print("| --- | ---: | ---: | ---: | ---: |")
     tot = 0.0
-    for kind, size, *_, t_ours in rows:
+    for kind, _size, *_, t_ours in rows:
         n = TCGA_FILES[kind]
         tot += n * t_ours
         print(f"| {kind} | {n:,} | {t_ours * 1e3:.1f} ms | {n * t_ours / 60:.1f} min | {n * t_ours / 60 / args.workers:.1f} min |")

@@ -13,10 +13,12 @@ Builds (once, cached under --out) generated stores in the omicsdata store format
 
 Each loader runs in its own fresh process (so peak RSS is its own), single
 process (no DataLoader workers), batch size 256, over --epochs epochs (2; the
-first pays one-off costs, opening and first allocations) or until --max-seconds, after a warm-up sequential pass so every method reads from the
+first pays one-off costs, opening and first allocations) or until --max-seconds,
+after a warm-up sequential pass so every method reads from the
 page cache. The methods run in turn, --rounds times (the order rotating each
 round), and the table gives each one's median: a shared machine's speed drifts
-by tens of percent over minutes, and interleaving spreads the drift over all. annbatch needs Python >= 3.12: the script makes ``.venv312`` with
+by tens of percent over minutes, and interleaving spreads the drift over all.
+annbatch needs Python >= 3.12: the script makes ``.venv312`` with
 pyenv's 3.12 and installs annbatch there (skipped, and said so, if that fails).
 Prints one table per shape with samples/s, MB/s (uncompressed bytes served),
 peak RSS and ratios; then the GPU prefetch figure, or "no GPU: unmeasured".

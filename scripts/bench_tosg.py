@@ -81,7 +81,7 @@ def child(nodes: int, route: str, batch: int, degree: int, seconds: float, seed:
 def storage_table(n_rows: int = 128, width: int = 533_458, measured: int = 412_039) -> int:
     import numpy as np
 
-    from omicsdata.builders.omnicell_tosg import choose_storage
+    from omicsdata.datasets.omnicell_tosg.builder import choose_storage
 
     rng = np.random.default_rng(0)
     print(f"{n_rows} cells x {width:,} entities ({measured:,} measured columns), codec blosc-zstd-3\n")

@@ -1,6 +1,6 @@
 """A GDC API look-alike on 127.0.0.1 for tests (real sockets, real HTTP).
 
-Serves what :func:`omicsdata.synth.write_gdc_raw` wrote (``files.json``,
+Serves what :func:`omicsdata.synth_gdc.write_gdc_raw` wrote (``files.json``,
 ``cases.json``, ``files/<id>/<name>``):
 
 * ``POST /files``, ``POST /cases``: JSON ``filters`` (``and``/``or``/``in``/``=``

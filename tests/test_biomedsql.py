@@ -79,7 +79,9 @@ def test_build_from_hub_and_verify(store, biomedsql_hub):
     assert od.verify("biomedsql")["checked"] > 0
     # a flipped byte in a table is caught by verify, naming the file
     f = od.text.table_files(store, "benchmark")[0]
-    b = bytearray(f.read_bytes()); b[len(b) // 2] ^= 0xFF; f.write_bytes(bytes(b))
+    b = bytearray(f.read_bytes())
+    b[len(b) // 2] ^= 0xFF
+    f.write_bytes(bytes(b))
     with pytest.raises(od.CorruptStoreError, match="tables/benchmark/part-00000.parquet"):
         od.verify("biomedsql")
 

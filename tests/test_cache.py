@@ -166,7 +166,7 @@ def test_concurrent_processes_build_once(test_catalog):
     procs = [subprocess.Popen([sys.executable, "-c", CHILD, str(ready), str(n)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(n)]
     outs = [p.communicate(timeout=120) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (_out, err) in zip(procs, outs):
         assert p.returncode == 0, err
     marker = (test_catalog / "builds.txt").read_text().split("\n")
     starts = [line for line in marker if line.startswith("start")]

@@ -1,7 +1,10 @@
-"""Catalog: YAML entries validated by schemas/dataset.schema.json, extra folders, cards, close matches."""
+"""Catalog: cards shipped in omicsdata/datasets/<name>/card.yaml, validated by omicsdata/schemas/dataset.schema.json;
+extra folders, entry points, user builders, cards, close matches."""
 from __future__ import annotations
 
 import json
+import sys
+import textwrap
 from pathlib import Path
 
 import jsonschema
@@ -9,13 +12,15 @@ import pytest
 import yaml
 
 import omicsdata as od
-from omicsdata.catalog import CATALOG_DIR, SCHEMA_DIR, read_entry
+from omicsdata import builders
+from omicsdata.catalog import DATASETS_DIR, SCHEMA_DIR, load_schema, read_entry, schema_names
 
-ENTRIES = sorted((CATALOG_DIR / "datasets").glob("*.yaml"))
+ENTRIES = sorted(DATASETS_DIR.glob("*/card.yaml"))
+NAMES = [p.parent.name.replace("_", "-") for p in ENTRIES]
 
 
 def _demo_entry() -> dict:
-    return yaml.safe_load((CATALOG_DIR / "datasets" / "demo-pancancer.yaml").read_text())
+    return yaml.safe_load((DATASETS_DIR / "demo_pancancer" / "card.yaml").read_text())
 
 
 def _write_entry(folder: Path, data: dict, stem: str | None = None) -> Path:
@@ -25,22 +30,36 @@ def _write_entry(folder: Path, data: dict, stem: str | None = None) -> Path:
     return p
 
 
-@pytest.mark.parametrize("path", ENTRIES, ids=[p.stem for p in ENTRIES])
+@pytest.mark.parametrize("path", ENTRIES, ids=NAMES)
 def test_every_catalog_entry_is_valid(path):
     data = yaml.safe_load(path.read_text())
     schema = json.loads((SCHEMA_DIR / "dataset.schema.json").read_text())
     jsonschema.Draft202012Validator(schema).validate(data)  # the schema itself, independently of our reader
-    assert data["name"] == path.stem
-    assert read_entry(path)["name"] == path.stem
-    card = od.info(path.stem)
-    assert card.name == path.stem and card.version == str(data["version"])
+    name = path.parent.name.replace("_", "-")
+    assert data["name"] == name
+    assert read_entry(path)["name"] == name
+    card = od.info(name)
+    assert card.name == name and card.version == str(data["version"])
+    assert (path.parent / "builder.py").is_file() and (path.parent / "__init__.py").is_file()
+
+
+def test_every_dataset_folder_registers_its_builder():
+    for name in NAMES:
+        assert callable(builders.get_builder(od.info(name)["builder"]))
 
 
 def test_list_datasets_returns_sorted_names():
     names = od.list_datasets()
     assert "demo-pancancer" in names
     assert names == sorted(names) and all(isinstance(n, str) for n in names)
-    assert set(names) == {p.stem for p in ENTRIES}
+    assert set(names) == set(NAMES)
+
+
+def test_schemas_ship_in_the_package():
+    assert {"dataset", "model", "store"} <= set(schema_names())
+    assert load_schema("dataset")["type"] == "object"
+    with pytest.raises(od.CatalogError, match="no JSON schema named 'nope'"):
+        load_schema("nope")
 
 
 def test_info_card_is_readable():
@@ -126,3 +145,101 @@ def test_not_yaml_or_not_mapping(tmp_path):
     bad.write_text("- just\n- a list\n")
     with pytest.raises(od.CatalogError, match="must be a mapping"):
         read_entry(bad)
+
+
+def test_card_yaml_name_must_match_folder(tmp_path):
+    entry = _demo_entry()
+    path = _write_entry(tmp_path / "other_name", entry, stem="card")
+    with pytest.raises(od.CatalogError, match="field 'name'.*folder name 'other_name'"):
+        read_entry(path)
+    good = _write_entry(tmp_path / "demo_pancancer", entry, stem="card")
+    assert read_entry(good)["name"] == "demo-pancancer"
+
+
+USER_BUILDER = textwrap.dedent('''
+    import anndata as ad
+    import mudata as md
+    import numpy as np
+    import pandas as pd
+
+    from omicsdata.builders import BuildResult, register
+
+
+    @register("{builder}")
+    def build(card, workdir, n=12):
+        ids = [f"S{{i}}" for i in range(n)]
+        obs = pd.DataFrame({{"patient_id": ids, "label": np.array(["a", "b"])[np.arange(n) % 2]}}, index=ids)
+        m = md.MuData({{"x": ad.AnnData(np.ones((n, 3), np.float32), obs=pd.DataFrame(index=ids))}})
+        m.obs = obs
+        return BuildResult(mdata=m)
+''')
+
+
+def _user_entry(name: str, builder: str) -> dict:
+    return {"name": name, "version": "1", "title": f"user dataset {name}", "description": "test only",
+            "citation": "none", "license": "CC0-1.0", "source": {"kind": "synthetic"},
+            "modalities": [{"name": "x", "feature_kind": "numbers"}],
+            "tasks": [{"name": "label", "kind": "classification", "targets": ["label"]}],
+            "splits": {"by": "patient_id", "stratify": "label", "seed": 0,
+                       "fractions": {"train": 0.5, "val": 0.25, "test": 0.25}},
+            "builder": builder}
+
+
+def test_user_folder_builders_are_imported_by_path(tmp_path, monkeypatch):
+    """A user folder holds cards plus builders: <name>/card.yaml + builder.py, or <name>.yaml + <name>.py."""
+    cat = tmp_path / "cat"
+    _write_entry(cat / "user_folder_set", _user_entry("user-folder-set", "user-folder-builder"), stem="card")
+    (cat / "user_folder_set" / "builder.py").write_text(USER_BUILDER.format(builder="user-folder-builder"))
+    _write_entry(cat, _user_entry("user-flat-set", "user-flat-builder"))
+    (cat / "user_flat_set.py").write_text(USER_BUILDER.format(builder="user-flat-builder"))
+    monkeypatch.setenv("OMICSDATA_CATALOG", str(cat))
+    monkeypatch.setenv("OMICSDATA_HOME", str(tmp_path / "home"))
+    assert {"user-folder-set", "user-flat-set"} <= set(od.list_datasets())
+    monkeypatch.setattr(builders, "_REGISTRY", dict(builders._REGISTRY))  # registrations end with the test
+    for name, builder in (("user-folder-set", "user-folder-builder"), ("user-flat-set", "user-flat-builder")):
+        assert builder not in builders._REGISTRY
+        assert callable(builders.get_builder(builder))
+        mdata = od.load(name)
+        assert mdata.n_obs == 12 and set(mdata.obs["split"]) <= {"train", "val", "test"}
+    with pytest.raises(od.BuildError, match="no builder named 'nowhere'"):
+        builders.get_builder("nowhere")
+
+
+class _FakeEntryPoint:
+    def __init__(self, name: str, value: str):
+        self.name, self.value, self.group = name, value, "omicsdata.datasets"
+
+
+def test_entry_point_group_adds_cards_and_builders(tmp_path, monkeypatch):
+    """A plug-in distribution names its package in the ``omicsdata.datasets`` entry-point group."""
+    pkg = tmp_path / "site" / "odplugin_pkg"
+    (pkg / "plugin_set").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from . import builders  # noqa: F401\n")
+    (pkg / "builders.py").write_text(USER_BUILDER.format(builder="plugin-builder"))
+    _write_entry(pkg / "plugin_set", _user_entry("plugin-set", "plugin-builder"), stem="card")
+    mod = tmp_path / "site" / "odplugin_mod.py"  # a plain module: builders only, no cards
+    mod.write_text(USER_BUILDER.format(builder="plugin-module-builder"))
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    eps = [_FakeEntryPoint("pkg", "odplugin_pkg"), _FakeEntryPoint("mod", "odplugin_mod")]
+
+    def fake_entry_points(**kw):
+        assert kw == {"group": "omicsdata.datasets"}
+        return eps
+
+    monkeypatch.setattr("importlib.metadata.entry_points", fake_entry_points)
+    monkeypatch.setenv("OMICSDATA_HOME", str(tmp_path / "home"))
+    assert "plugin-set" in od.list_datasets() and "demo-pancancer" in od.list_datasets()
+    assert "odplugin_pkg" not in sys.modules  # cards are found without importing the plug-in
+    assert od.info("plugin-set").path == pkg / "plugin_set" / "card.yaml"
+    monkeypatch.setattr(builders, "_REGISTRY", dict(builders._REGISTRY))  # registrations end with the test
+    for builder in ("plugin-builder", "plugin-module-builder"):
+        assert callable(builders.get_builder(builder))
+    assert od.load("plugin-set").n_obs == 12
+    for m in ("odplugin_pkg", "odplugin_pkg.builders", "odplugin_mod"):
+        monkeypatch.delitem(sys.modules, m, raising=False)
+
+
+def test_broken_entry_point_names_itself(monkeypatch):
+    monkeypatch.setattr("importlib.metadata.entry_points", lambda **kw: [_FakeEntryPoint("bad", "no_such_module_x")])
+    with pytest.raises(od.CatalogError, match="entry point 'bad = no_such_module_x'"):
+        od.list_datasets()

@@ -119,9 +119,9 @@ def test_download_hook_is_called(capsys, tmp_path, monkeypatch):
     import yaml
 
     from omicsdata.builders import _DOWNLOADERS, register_download
-    from omicsdata.catalog import CATALOG_DIR
+    from omicsdata.catalog import DATASETS_DIR
 
-    entry = yaml.safe_load((CATALOG_DIR / "datasets" / "demo-pancancer.yaml").read_text())
+    entry = yaml.safe_load((DATASETS_DIR / "demo_pancancer" / "card.yaml").read_text())
     entry.update(name="dl-test", builder="dl-test-builder", source={"kind": "url", "location": "http://127.0.0.1/x"})
     (tmp_path / "dl-test.yaml").write_text(yaml.safe_dump(entry))
     monkeypatch.setenv("OMICSDATA_CATALOG", str(tmp_path))

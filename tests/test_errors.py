@@ -9,7 +9,7 @@ import yaml
 
 import omicsdata as od
 from omicsdata import errors, paths
-from omicsdata.catalog import CATALOG_DIR
+from omicsdata.catalog import DATASETS_DIR
 from omicsdata.store import MANIFEST, open_store
 
 
@@ -43,7 +43,7 @@ def test_unknown_dataset_everywhere():
 
 
 def test_invalid_catalog_entry_names_field(tmp_path, monkeypatch):
-    entry = yaml.safe_load((CATALOG_DIR / "datasets" / "demo-pancancer.yaml").read_text())
+    entry = yaml.safe_load((DATASETS_DIR / "demo_pancancer" / "card.yaml").read_text())
     entry["name"] = "bad-entry"
     entry["tasks"][0]["kind"] = "astrology"
     (tmp_path / "bad-entry.yaml").write_text(yaml.safe_dump(entry))
@@ -140,7 +140,7 @@ def test_bad_builder_option_names_dataset():
 
 
 def test_unknown_builder(tmp_path, monkeypatch):
-    entry = yaml.safe_load((CATALOG_DIR / "datasets" / "demo-pancancer.yaml").read_text())
+    entry = yaml.safe_load((DATASETS_DIR / "demo_pancancer" / "card.yaml").read_text())
     entry.update(name="no-builder", builder="does-not-exist")
     (tmp_path / "no-builder.yaml").write_text(yaml.safe_dump(entry))
     monkeypatch.setenv("OMICSDATA_CATALOG", str(tmp_path))

@@ -27,8 +27,8 @@ def test_maf_filters(tmp_path):
 def test_maf_columns_by_name_not_position(tmp_path):
     text = maf_text(T, N, ["TP53", "KRAS"])
     lines = text.splitlines()
-    head = [l for l in lines if l.startswith("#")]
-    rows = [l.split("\t") for l in lines if not l.startswith("#")]
+    head = [ln for ln in lines if ln.startswith("#")]
+    rows = [ln.split("\t") for ln in lines if not ln.startswith("#")]
     order = list(reversed(range(len(MAF_COLUMNS))))  # every column moved
     shuffled = "\n".join(head + ["\t".join(r[i] for i in order) for r in rows]) + "\n"
     assert read_maf(write(tmp_path, shuffled)) == {T: ["KRAS", "TP53"]}

@@ -5,10 +5,10 @@ import json
 
 import numpy as np
 import pytest
+from gdcserver import GDCServer
 
 import omicsdata as od
-from omicsdata import synth
-from gdcserver import GDCServer
+from omicsdata import synth, synth_gdc
 
 PROJECTS = ["TCGA-BRCA", "TCGA-LUAD", "TCGA-KIRC"]
 
@@ -16,7 +16,7 @@ PROJECTS = ["TCGA-BRCA", "TCGA-LUAD", "TCGA-KIRC"]
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
     root = tmp_path_factory.mktemp("gdcraw")
-    raw = synth.write_gdc_raw(root, synth.CohortSpec(n_patients=40, n_cancer_types=3, seed=1),
+    raw = synth_gdc.write_gdc_raw(root, synth.CohortSpec(n_patients=40, n_cancer_types=3, seed=1),
                               duplicates=3, normals=2, unusable_time=3, na_fraction=0.01, rppa_duplicates=True)
     return raw
 
@@ -67,7 +67,6 @@ def test_build_local_gdc(cohort, server):
     np.testing.assert_array_equal(meth[ok], ref[ok])
     # protein: the duplicated target is the mean of its two rows
     prot = m.mod["protein"]
-    first = prot.var_names[0]
     hp = m.obs["has_protein"].to_numpy()
     np.testing.assert_allclose(prot.X[hp, 0], (src.mod["protein"][ids].X[hp, 0] + 1.5) / 2, rtol=1e-6)
     # mutation: non-silent calls only, the silent decoys are filtered

@@ -4,13 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from omicsdata import synth
-from omicsdata.builders.gdc_pancancer import parse_modality, select_files
+from omicsdata import synth, synth_gdc
+from omicsdata.datasets.gdc_pancancer.builder import parse_modality, select_files
 
 
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory):
-    return synth.write_gdc_raw(tmp_path_factory.mktemp("gdcdask"), synth.CohortSpec(
+    return synth_gdc.write_gdc_raw(tmp_path_factory.mktemp("gdcdask"), synth.CohortSpec(
         n_patients=12, n_cancer_types=2, n_genes=200, n_cpgs=100, n_mirnas=40, n_mutation_genes=50,
         n_proteins=20, seed=5))
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from gdcserver import GDCServer
 
 import omicsdata as od
-from omicsdata import synth
+from omicsdata import synth, synth_gdc
 from omicsdata.errors import ChecksumError, DownloadError, FormatError, UnsafeArchiveError
 from omicsdata.sources import http
 from omicsdata.sources.gdc import GDCClient, api_base
-from gdcserver import GDCServer
 
 FAST = http.RetryPolicy(retries=3, backoff=0.01, timeout=10)
 
@@ -18,7 +18,7 @@ FAST = http.RetryPolicy(retries=3, backoff=0.01, timeout=10)
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory):
     root = tmp_path_factory.mktemp("gdcraw-small")
-    return synth.write_gdc_raw(root, synth.CohortSpec(n_patients=8, n_cancer_types=1, n_genes=300, n_cpgs=200,
+    return synth_gdc.write_gdc_raw(root, synth.CohortSpec(n_patients=8, n_cancer_types=1, n_genes=300, n_cpgs=200,
                                                        n_mirnas=50, n_mutation_genes=60, n_proteins=20, seed=3))
 
 
@@ -151,8 +151,8 @@ def test_archive_member_with_dotdot_is_rejected(server, tmp_path):
 
 
 def test_malformed_row_names_file_and_line(raw, tmp_path, monkeypatch):
-    import shutil
     import json
+    import shutil
 
     root = tmp_path / "bad"
     shutil.copytree(raw["root"], root)

@@ -10,8 +10,17 @@ import pandas as pd
 import pytest
 
 from omicsdata.errors import SchemaMismatchError
-from omicsdata.transforms import (CorrelationPrune, DropNearConstant, Impute, Log1p, MissingFilter, Pipeline,
-                                  Standardize, VarianceFilter, senmo_pipeline)
+from omicsdata.transforms import (
+    CorrelationPrune,
+    DropNearConstant,
+    Impute,
+    Log1p,
+    MissingFilter,
+    Pipeline,
+    Standardize,
+    VarianceFilter,
+    senmo_pipeline,
+)
 
 
 def data(n=60, p=12, seed=0):

@@ -86,13 +86,13 @@ def test_demo_store_splits(demo_store):
 def test_load_twice_same_splits_and_other_seed_differs(tmp_path, monkeypatch):
     import yaml
 
-    from omicsdata.catalog import CATALOG_DIR
+    from omicsdata.catalog import DATASETS_DIR
 
     a = od.load("demo-pancancer", n_patients=80, n_cancer_types=3).obs["split"].astype(str)
     b = od.load("demo-pancancer", n_patients=80, n_cancer_types=3).obs["split"].astype(str)
     assert (a == b).all()
     # the same data with the catalog's split seed changed (a user entry overriding it) splits otherwise
-    entry = yaml.safe_load((CATALOG_DIR / "datasets" / "demo-pancancer.yaml").read_text())
+    entry = yaml.safe_load((DATASETS_DIR / "demo_pancancer" / "card.yaml").read_text())
     entry["splits"]["seed"] = 1
     entry["version"] = "1.0-seed1"
     (tmp_path / "demo-pancancer.yaml").write_text(yaml.safe_dump(entry))

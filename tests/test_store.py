@@ -13,8 +13,16 @@ import scipy.sparse as sp
 import zarr
 
 import omicsdata as od
-from omicsdata.store import (DEFAULT_CODEC, MANIFEST, make_codec, read_manifest, rows_per_chunk,
-                             verify_store, write_store, open_store)
+from omicsdata.store import (
+    DEFAULT_CODEC,
+    MANIFEST,
+    make_codec,
+    open_store,
+    read_manifest,
+    rows_per_chunk,
+    verify_store,
+    write_store,
+)
 
 
 def make_mdata(n=97, p_dense=33, p_sparse=21, seed=0):

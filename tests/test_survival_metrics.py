@@ -1,17 +1,16 @@
 """Survival metrics and Cox losses against scikit-survival and lifelines (test-only references)."""
 from __future__ import annotations
 
+import lifelines  # test-only references, in the [test] extra: a missing one fails, never skips
 import numpy as np
 import pandas as pd
 import pytest
+import sksurv.metrics as sm
 import torch
+from sksurv.util import Surv
 
 from zoo import metrics as zm
 from zoo.losses import breslow_baseline, cox_ph_loss
-
-import lifelines  # test-only references, in the [test] extra: a missing one fails, never skips
-import sksurv.metrics as sm
-from sksurv.util import Surv
 
 
 def _data(seed, n=None):

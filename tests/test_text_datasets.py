@@ -150,7 +150,8 @@ def tq_record(i):
 def test_target_qa_build(hub_server):
     hub_server.add_file("dataset", TQ, "README.md", b"# Target-QA\n")
     hub_server.add_file("dataset", TQ, "target_qa_k10_bm100_tr.json", json.dumps({f"ACH-{i:06d}": tq_record(i) for i in range(5)}).encode())
-    hub_server.add_file("dataset", TQ, "target_qa_k10_bm100_te.json", json.dumps({f"ACH-{i:06d}": tq_record(i) for i in range(5, 7)}).encode())
+    hub_server.add_file("dataset", TQ, "target_qa_k10_bm100_te.json",
+                        json.dumps({f"ACH-{i:06d}": tq_record(i) for i in range(5, 7)}).encode())
     p = od.build("target-qa")
     t = od.text.read_table(p, "qa").to_pandas()
     assert t.groupby("split").size().to_dict() == {"test": 2, "train": 5}

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import omicsdata as od
-from omicsdata import store as st
+from omicsdata.storage import write as st
 from omicsdata.text.stream import ParquetStream
 
 N = 1003

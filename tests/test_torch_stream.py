@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import omicsdata as od
 from omicsdata.errors import OmicsDataError

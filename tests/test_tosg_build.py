@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from tosg_layout import make_release, serve_release
 
 import omicsdata as od
 from omicsdata import graph
 from omicsdata.errors import BuildError, FormatError
-from tosg_layout import make_release, serve_release
 
 REPO = "FuhaiLiAiLab/OmniCellTOSG_Dataset"
 
@@ -96,7 +96,7 @@ def test_selection_sampling_and_storage(tmp_path, release):
 
 
 def test_auto_storage_is_measured():
-    from omicsdata.builders.omnicell_tosg import choose_storage
+    from omicsdata.datasets.omnicell_tosg.builder import choose_storage
 
     rng = np.random.default_rng(0)
     sparse = np.zeros((128, 50_000), np.float32)  # ~0.3% non-zero, like single-cell counts

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tosg_layout import make_release, serve_release
 
 import omicsdata as od
 import zoo
-from tosg_layout import make_release, serve_release
 
 REPO = "FuhaiLiAiLab/OmniCellTOSG_Dataset"
 SMALL = dict(n_donors=80, cells_per_donor=6, n_transcripts=80, n_proteins=40, module=10, signal=3.0, rows_per_shard=80)

@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import home_at
+from tosg_layout import make_release
 
 import omicsdata as od
 from omicsdata import graph
 from omicsdata.errors import FormatError, SchemaMismatchError
-from conftest import home_at
-from tosg_layout import make_release
 
 
 @pytest.fixture(scope="module")

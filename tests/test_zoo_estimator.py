@@ -7,9 +7,9 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from conftest import small_cohort
 
 import zoo
-from conftest import small_cohort
 from omicsdata.errors import OmicsDataError, SchemaMismatchError
 
 FAST = dict(hidden=(32, 16), max_epochs=4, patience=3, batch_size=32, lr=1e-3, progress=False, random_state=0)

@@ -5,16 +5,16 @@ import hashlib
 import io
 import warnings
 
-import mudata as md
 import anndata as ad
+import mudata as md
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 import yaml
+from conftest import small_cohort
 
 import zoo
-from conftest import small_cohort
 from omicsdata.errors import ChecksumError, FormatError, OmicsDataError, SchemaMismatchError
 
 FAST = dict(hidden=(16, 8), max_epochs=2, patience=2, batch_size=32, lr=1e-3, progress=False, random_state=0)
@@ -39,10 +39,10 @@ def test_push_and_from_pretrained_repo_id(hub_server, fitted):
     np.testing.assert_allclose(r.predict(mdata, split="test"), m.predict(mdata, split="test"), rtol=1e-5, atol=1e-6)
 
 
-def _catalog_entry(tmp_path, name, repo, rev, files, fmt="zoo", **extra):
+def _catalog_entry(tmp_path, name, repo, rev, files, **extra):
     d = tmp_path / "cat" / "models"
     d.mkdir(parents=True, exist_ok=True)
-    entry = {"name": name, "title": "t", "description": "d", "architecture": "senmo", "format": fmt,
+    entry = {"name": name, "title": "t", "description": "d", "architecture": "senmo",
              "source": {"kind": "hf", "repo_id": repo, "repo_type": "model", "revision": rev},
              "files": files, "license": "CC0-1.0", "citation": "c", **extra}
     (d / f"{name}.yaml").write_text(yaml.safe_dump(entry))
@@ -136,7 +136,7 @@ class Evil:
 
 
 def test_converter_refuses_arbitrary_pickles(tmp_path):
-    from zoo.convert_senmo import convert
+    from zoo.models.senmo_upstream import convert
 
     p = tmp_path / "evil.pt"
     torch.save({"model_state_dict": {"encoder.0.0.weight": torch.zeros(2, 2)}, "obj": Evil()}, p)

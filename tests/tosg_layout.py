@@ -55,7 +55,7 @@ def make_release(folder, *, n_donors: int = 60, cells_per_donor: int = 8, n_tran
     X_rows = []
     for d in range(n_donors):
         lam_d = base * rng.lognormal(0, 0.2, size=n_transcripts)  # donor effect
-        for c in range(cells_per_donor):
+        for _c in range(cells_per_donor):
             lam = lam_d * rng.lognormal(0, 0.3, size=n_transcripts)
             if truth_disease[d] != "normal":
                 lam[mod_nodes] *= signal

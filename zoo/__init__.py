@@ -5,21 +5,26 @@
 >>> model = zoo.SeNMo(random_state=0).fit("demo-pancancer", split="train")
 >>> model.score("demo-pancancer", split="test")        # C-index
 >>> model.save_pretrained("ckpt/"); zoo.SeNMo.from_pretrained("ckpt/")
->>> model = zoo.load("senmo-pancancer")                # catalog checkpoint via huggingface_hub
+>>> model = zoo.load("senmo-pancancer")                # catalog entry -> fetched (and converted) checkpoint
+
+Persistence is three layers that only point down: :mod:`zoo.checkpoint` (the
+folder format), :mod:`zoo.hub` (transfer), :mod:`zoo.pretrained` (catalog
+entry -> estimator, converters from :mod:`zoo.converters`).
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from omicsdata._version import __version__  # single source: omicsdata/_version.py
 
+from . import losses, metrics  # noqa: E402
+from .converters import list_converters, register_converter  # noqa: E402
 from .estimator import Estimator, NotFittedError  # noqa: E402
-from .registry import create_model, get_model_class, list_models, register_model  # noqa: E402
 from .models.senmo import SeNMo  # noqa: E402
-from . import metrics, losses  # noqa: E402
+from .registry import create_model, get_model_class, list_models, register_model  # noqa: E402
 
 
 def load(name: str, revision: str | None = None, **kw):
-    """The pretrained estimator of catalog model ``name`` (``catalog/models/NAME.yaml``), verified."""
-    from .hub import load as _load
+    """The pretrained estimator of catalog model ``name`` (:mod:`zoo.catalog`), verified."""
+    from .pretrained import load as _load
 
     return _load(name, revision=revision, **kw)
 
@@ -27,8 +32,9 @@ def load(name: str, revision: str | None = None, **kw):
 def __getattr__(name):
     import importlib
 
-    if name in {"explain", "checkpoint", "hub", "align", "convert_senmo", "cli", "data"}:
+    if name in {"explain", "checkpoint", "hub", "pretrained", "catalog", "model_card", "align", "convert_senmo",
+                "cli", "data", "preprocess"}:
         return importlib.import_module(f".{name}", __name__)
     if name == "TOSGClassifier":
-        return getattr(importlib.import_module(".models.tosg", __name__), "TOSGClassifier")
+        return importlib.import_module(".models.tosg", __name__).TOSGClassifier
     raise AttributeError(f"module 'zoo' has no attribute '{name}'")

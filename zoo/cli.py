@@ -10,19 +10,22 @@ from omicsdata.errors import OmicsDataError
 
 def _list(args) -> int:
     import zoo
-    from zoo.hub import model_entries
+    from zoo.catalog import model_entries
 
     print("architectures: " + ", ".join(zoo.list_models()))
     print("pretrained models:")
     for name, (e, _) in sorted(model_entries().items()):
         src = e["source"]
-        print(f"  {name:<20} {e['architecture']:<8} {src['repo_id']}@{src['revision']}  licence {e['license']}"
-              + ("  (converted locally, not redistributable)" if e.get("redistributable") is False else ""))
+        where = src.get("repo_id") or src.get("url") or src["kind"]
+        rev = f"@{src['revision']}" if src.get("revision") else ""
+        conv = f"  (converted locally by '{e['convert']['name']}')" if e.get("convert") else ""
+        print(f"  {name:<20} {e['architecture']:<8} {where}{rev}  licence {e['license']}{conv}"
+              + ("  not redistributable" if e.get("redistributable") is False else ""))
     return 0
 
 
 def _download(args) -> int:
-    from zoo.hub import download
+    from zoo.pretrained import download
 
     print(download(args.name, revision=args.revision, force=args.force))
     return 0

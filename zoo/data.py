@@ -17,70 +17,82 @@ mean/scale) and zeroes the rows of absent modalities.
 from __future__ import annotations
 
 import math
-from typing import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Iterator, Sequence
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
-from omicsdata.errors import SchemaMismatchError
+from omicsdata.errors import SchemaMismatchError, StoreError
 
+# --- resolving inputs: all through omicsdata.storage (the one owner of the store) -----------
 
-# --- resolving inputs -----------------------------------------------------------------
+def store_of(data):
+    """The :class:`omicsdata.storage.Store` of ``data`` (MuData, AnnData, catalog name, store path, Store)."""
+    from omicsdata import storage
+
+    try:
+        return storage.open(data)
+    except StoreError as e:
+        raise SchemaMismatchError(f"expected a MuData, AnnData, catalog name or store path: {e}") from None
+
 
 def resolve(data):
     """A MuData from a MuData, an AnnData (one modality ``X``), a catalog name or a store path."""
-    import anndata as ad
-    import mudata as md
-
-    if isinstance(data, md.MuData):
-        return data
-    if isinstance(data, ad.AnnData):
-        md.set_options(pull_on_update=False)
-        m = md.MuData({"X": data})
-        m.obs = data.obs.copy()
-        return m
-    if isinstance(data, (str,)) or hasattr(data, "__fspath__"):
-        import omicsdata as od
-
-        return od.load(data)
-    raise SchemaMismatchError(f"expected a MuData, AnnData, catalog name or store path, got {type(data).__name__}")
+    return store_of(data).mudata
 
 
 def select_rows(mdata, split) -> np.ndarray:
-    """Row positions of ``split`` (a name, a list of names, or None for all rows)."""
-    n = mdata.n_obs
-    if split is None:
-        return np.arange(n)
-    if "split" not in mdata.obs.columns:
-        raise SchemaMismatchError(f"split={split!r} asked but the data has no obs column 'split'; pass split=None")
-    names = [split] if isinstance(split, str) else list(split)
-    col = mdata.obs["split"].astype(str).to_numpy()
-    rows = np.flatnonzero(np.isin(col, names))
+    """Row positions of ``split`` (a name, a list of names, or None for all rows); never empty."""
+    rows = store_of(mdata).rows(split)
     if rows.size == 0:
-        raise SchemaMismatchError(f"split {split!r} selects no rows (splits present: {sorted(set(col))})")
+        raise SchemaMismatchError(f"split {split!r} selects no rows")
     return rows
 
 
 def presence(mdata, modality: str) -> np.ndarray:
-    col = f"has_{modality}"
-    if col in mdata.obs.columns:
-        return mdata.obs[col].to_numpy().astype(bool)
-    if modality in mdata.mod and f"{modality}:{col}" in mdata.obs.columns:
-        return mdata.obs[f"{modality}:{col}"].to_numpy().astype(bool)
-    return np.ones(mdata.n_obs, dtype=bool)
+    """Which rows of ``mdata`` have ``modality`` (the store's presence mask)."""
+    return store_of(mdata).presence(modality)
 
 
-def take_rows(X, rows: np.ndarray) -> np.ndarray:
-    """Rows of a dense/sparse/dask matrix as a dense float32 array."""
-    rows = np.asarray(rows)
-    if hasattr(X, "compute") and not isinstance(X, np.ndarray):
-        blk = X[rows].compute() if rows.size else np.zeros((0, X.shape[1]), np.float32)
-    else:
-        blk = X[rows]
-    if sp.issparse(blk):
-        blk = blk.toarray()
-    return np.ascontiguousarray(np.asarray(blk, dtype=np.float32))
+def take_rows(mdata, modality: str, rows: np.ndarray) -> np.ndarray:
+    """Rows of ``modality`` as a dense float32 array (read through the store's row readers)."""
+    return store_of(mdata).read_rows(modality, np.asarray(rows))
+
+
+@dataclass
+class RowPlan:
+    """Training and validation rows of one fit.
+
+    ``train``: the rows trained on; ``all_train``: the ``split`` rows before a
+    validation fraction was carved out; ``val``: the carved validation rows
+    (None when the data's own ``val_split`` is used or there is none);
+    ``has_val``: the data has ``val_split`` rows distinct from ``split``.
+    """
+
+    train: np.ndarray
+    all_train: np.ndarray
+    val: np.ndarray | None
+    has_val: bool
+
+    @property
+    def explicit_train(self) -> np.ndarray | None:
+        """Row positions to train on when they differ from the split's (a fraction was carved)."""
+        return self.train if self.val is not None else None
+
+
+def plan_rows(mdata, split, val_split, val_fraction: float, seed: int) -> RowPlan:
+    """The :class:`RowPlan` of ``split``: validation on ``val_split`` rows when the data has them,
+    else a seeded ``val_fraction`` of the training rows."""
+    train = select_rows(mdata, split)
+    has_val = (val_split is not None and "split" in mdata.obs.columns
+               and bool((mdata.obs["split"].astype(str) == val_split).any()) and split is not None
+               and val_split not in ([split] if isinstance(split, str) else list(split)))
+    if has_val or not val_fraction or val_fraction <= 0:
+        return RowPlan(train, train, None, has_val)
+    perm = np.random.default_rng(seed).permutation(train)
+    n_val = max(1, int(round(len(perm) * val_fraction)))
+    return RowPlan(np.sort(perm[n_val:]), train, np.sort(perm[:n_val]), False)
 
 
 # --- raw batch sources ------------------------------------------------------------------
@@ -96,8 +108,9 @@ class InMemoryBatches:
         self.shuffle, self.seed, self.epoch = shuffle, int(seed), 0
         self.device = torch.device(device)
         self.drop_last = drop_last
-        self.X = {m: torch.from_numpy(take_rows(mdata.mod[m].X, self.rows)) for m in self.modalities}
-        self.mask = {m: torch.from_numpy(presence(mdata, m)[self.rows]) for m in self.modalities}
+        st = store_of(mdata)
+        self.X = {m: torch.from_numpy(st.read_rows(m, self.rows)) for m in self.modalities}
+        self.mask = {m: torch.from_numpy(st.presence(m)[self.rows]) for m in self.modalities}
         self.index = torch.from_numpy(self.rows.astype(np.int64))
         if self.device.type == "cuda":
             self.X = {m: x.pin_memory() for m, x in self.X.items()}
@@ -191,109 +204,3 @@ def batches(mdata, split, modalities, batch_size, shuffle=False, seed=0, device=
         if use_stream and stream_available():
             return StreamBatches(mdata, split, rows, modalities, batch_size, shuffle, seed, device, drop_last)
     return InMemoryBatches(mdata, rows, modalities, batch_size, shuffle, seed, device, drop_last)
-
-
-# --- preprocessing --------------------------------------------------------------------------
-
-class Preprocessor:
-    """Per-modality ``log1p`` (count data) + standardisation, fitted on training rows.
-
-    Its parameters are JSON-serialisable (:meth:`to_json` / :meth:`from_json`)
-    and live in a checkpoint's ``schema.json``. Features absent from an input
-    are filled with their training mean (0 after standardisation); rows of an
-    absent modality (mask False) are all zeros after preprocessing.
-    """
-
-    def __init__(self, modalities: dict):
-        self.modalities = modalities  # name -> {"features": [...], "transform", "mean", "scale"}
-        self._dev: dict = {}
-
-    # -- fitting
-    @classmethod
-    def fit(cls, raw_batches: Iterable[dict], features: dict[str, list[str]]) -> "Preprocessor":
-        """One pass over raw training batches; statistics over present rows only, in float64."""
-        acc = {}
-        for m, names in features.items():
-            p = len(names)
-            acc[m] = {"n": 0, "s": torch.zeros(p, dtype=torch.float64), "ss": torch.zeros(p, dtype=torch.float64),
-                      "ls": torch.zeros(p, dtype=torch.float64), "lss": torch.zeros(p, dtype=torch.float64),
-                      "min": math.inf, "max": -math.inf, "integer": True}
-        for batch in raw_batches:
-            for m, a in acc.items():
-                x = batch[m][batch[f"{m}_mask"]].detach().to("cpu", torch.float64)
-                if x.shape[0] == 0:
-                    continue
-                a["n"] += x.shape[0]
-                a["s"] += x.sum(0)
-                a["ss"] += (x * x).sum(0)
-                lx = torch.log1p(x.clamp(min=0))
-                a["ls"] += lx.sum(0)
-                a["lss"] += (lx * lx).sum(0)
-                a["min"] = min(a["min"], float(x.min()))
-                a["max"] = max(a["max"], float(x.max()))
-                a["integer"] = a["integer"] and bool(torch.all(x == torch.round(x)))
-        mods = {}
-        for m, a in acc.items():
-            if a["n"] == 0:
-                raise SchemaMismatchError(f"modality '{m}': no training sample has it (has_{m} all False)")
-            counts = a["integer"] and a["min"] >= 0 and a["max"] > 30
-            s, ss = (a["ls"], a["lss"]) if counts else (a["s"], a["ss"])
-            mean = s / a["n"]
-            var = (ss / a["n"] - mean * mean).clamp(min=0)
-            scale = torch.sqrt(var)
-            scale = torch.where(scale < 1e-6, torch.ones_like(scale), scale)
-            mods[m] = {"features": list(features[m]), "transform": "log1p" if counts else "identity",
-                       "mean": mean.tolist(), "scale": scale.tolist(), "fill": "train_mean",
-                       "n_train_present": int(a["n"])}
-        return cls(mods)
-
-    def to_json(self) -> dict:
-        return {m: dict(v) for m, v in self.modalities.items()}
-
-    @classmethod
-    def from_json(cls, d: dict) -> "Preprocessor":
-        return cls({m: dict(v) for m, v in d.items()})
-
-    @property
-    def dims(self) -> dict[str, int]:
-        return {m: len(v["features"]) for m, v in self.modalities.items()}
-
-    # -- applying
-    def _params(self, m: str, device):
-        key = (m, str(device))
-        if key not in self._dev:
-            v = self.modalities[m]
-            self._dev[key] = (torch.tensor(v["mean"], dtype=torch.float32, device=device),
-                              torch.tensor(v["scale"], dtype=torch.float32, device=device))
-        return self._dev[key]
-
-    def __call__(self, raw: dict, alignment: dict | None = None) -> dict:
-        """Preprocess one raw batch; ``alignment[m] = (src_idx, dst_idx)`` from :mod:`zoo.align`."""
-        out = {"index": raw["index"]}
-        for m, v in self.modalities.items():
-            if m not in raw:  # modality absent from the input: not measured for any sample
-                B, dev = raw["index"].shape[0], raw["index"].device
-                out[m] = torch.zeros(B, len(v["features"]), dtype=torch.float32, device=dev)
-                out[f"{m}_mask"] = torch.zeros(B, dtype=torch.bool, device=dev)
-                continue
-            x = raw[m]
-            mask = raw[f"{m}_mask"]
-            dev = x.device
-            mean, scale = self._params(m, dev)
-            al = (alignment or {}).get(m)
-            if al is not None:
-                src, dst = al.tensors(dev)
-                xs = x.index_select(1, src)
-                if v["transform"] == "log1p":
-                    xs = torch.log1p(xs.clamp(min=0))
-                xs = (xs - mean.index_select(0, dst)) / scale.index_select(0, dst)
-                y = torch.zeros(x.shape[0], len(v["features"]), dtype=torch.float32, device=dev)
-                y[:, dst] = xs
-            else:
-                if v["transform"] == "log1p":
-                    x = torch.log1p(x.clamp(min=0))
-                y = (x - mean) / scale
-            y = y * mask.unsqueeze(1).to(y.dtype)
-            out[m] = y
-            out[f"{m}_mask"] = mask
-        return out

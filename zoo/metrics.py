@@ -145,6 +145,17 @@ class CensoringKM:
         self.times = uniq
         self.prob = np.cumprod(1.0 - ratio)
 
+    @classmethod
+    def from_steps(cls, times, prob) -> "CensoringKM":
+        """The step function saved by :meth:`steps` (no per-sample data needed)."""
+        g = cls.__new__(cls)
+        g.times, g.prob = np.asarray(times, dtype=np.float64), np.asarray(prob, dtype=np.float64)
+        return g
+
+    def steps(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(times, G(times))``: the whole estimate as an aggregate step function."""
+        return self.times, self.prob
+
     def __call__(self, t) -> np.ndarray:
         t = np.asarray(t, dtype=np.float64)
         idx = np.searchsorted(self.times, t, side="right") - 1
@@ -161,14 +172,19 @@ class CensoringKM:
         return out
 
 
+def _censoring(train_event, train_time, censoring) -> CensoringKM:
+    return censoring if censoring is not None else CensoringKM(train_event, train_time)
+
+
 def concordance_index_ipcw(train_event, train_time, event, time, estimate, tau: float | None = None,
-                           tied_tol: float = 1e-8) -> float:
+                           tied_tol: float = 1e-8, censoring: CensoringKM | None = None) -> float:
     """Uno's C: Harrell's pairs weighted by ``1/G(t_i)^2``, events before ``tau`` only.
 
-    ``G`` is fitted on the training cohort (``train_event``, ``train_time``).
+    ``G`` is fitted on the training cohort (``train_event``, ``train_time``),
+    or given fitted as ``censoring``.
     """
     event, time, estimate = _as_arrays(event, time, estimate)
-    G = CensoringKM(train_event, train_time)
+    G = _censoring(train_event, train_time, censoring)
     keep = np.ones_like(event) if tau is None else time < tau
     w = np.zeros(time.shape[0])
     w[keep] = G.ipcw(event[keep], time[keep])
@@ -223,7 +239,7 @@ def cumulative_dynamic_auc(train_event, train_time, event, time, estimate, times
     return scores, float((scores * d).sum() / (1.0 - s_t[-1]))
 
 
-def brier_score(train_event, train_time, event, time, surv_prob, times):
+def brier_score(train_event, train_time, event, time, surv_prob, times, censoring: CensoringKM | None = None):
     """IPCW Brier score of predicted survival probabilities ``surv_prob[i, k] = S(times[k] | x_i)``.
 
     Returns ``(times, scores)``.
@@ -231,7 +247,7 @@ def brier_score(train_event, train_time, event, time, surv_prob, times):
     event, time, surv_prob = _as_arrays(event, time, surv_prob)
     times = np.atleast_1d(np.asarray(times, dtype=np.float64))
     surv_prob = surv_prob.reshape(len(time), len(times))
-    G = CensoringKM(train_event, train_time)
+    G = _censoring(train_event, train_time, censoring)
     g_t = G(times)
     g_t = np.where(g_t == 0, np.inf, g_t)
     g_y = G(time)
@@ -242,12 +258,13 @@ def brier_score(train_event, train_time, event, time, surv_prob, times):
     return times, bs
 
 
-def integrated_brier_score(train_event, train_time, event, time, surv_prob, times) -> float:
+def integrated_brier_score(train_event, train_time, event, time, surv_prob, times,
+                           censoring: CensoringKM | None = None) -> float:
     """Brier score integrated over ``times`` (trapezoid) divided by the time span."""
     times = np.asarray(times, dtype=np.float64)
     if times.size < 2:
         raise SchemaMismatchError("integrated_brier_score needs at least 2 time points")
-    t, bs = brier_score(train_event, train_time, event, time, surv_prob, times)
+    t, bs = brier_score(train_event, train_time, event, time, surv_prob, times, censoring)
     return float(np.trapezoid(bs, t) / (t[-1] - t[0]))
 
 

@@ -1,23 +1,35 @@
-"""Model registry (timm-like): adding a model is one module plus one catalog YAML.
+"""Model registry (timm-like): adding a model is one module in ``zoo/models/``.
 
 >>> @zoo.register_model("senmo")
 ... class SeNMo(zoo.Estimator): ...
 >>> zoo.list_models()                  # architectures: ['senmo', ...]
->>> zoo.list_models(pretrained=True)   # pretrained checkpoints in catalog/models/
+>>> zoo.list_models(pretrained=True)   # pretrained checkpoints in the model catalog (zoo/catalog/)
 >>> zoo.create_model("senmo", hidden=(256, 64))
+
+Model (and converter) modules are found, never listed: on the first lookup
+every module of the :mod:`zoo.models` package is imported (``pkgutil``;
+names starting with ``_`` are skipped), then every entry point of the group
+``zoo.models`` is loaded, so another distribution adds models by declaring
+``[project.entry-points."zoo.models"] mymodel = "mypkg.mymodel"``.
 """
 from __future__ import annotations
 
 import fnmatch
 import importlib
+import importlib.metadata
+import pkgutil
+import warnings
 
 from omicsdata.catalog import unknown_message
 from omicsdata.errors import UnknownDatasetError
 
+from .catalog import model_entries
+
+MODELS_PACKAGE = "zoo.models"
+ENTRY_POINT_GROUP = "zoo.models"
+
 _MODELS: dict[str, type] = {}
-# built-in model modules, imported lazily on the first registry lookup
-_BUILTIN_MODULES = ("zoo.models.senmo",)
-_EXTRA_MODULES = ("zoo.models.tosg",)  # written by other engineers; imported if present
+_discovered = False
 
 
 def register_model(name: str):
@@ -35,31 +47,49 @@ def register_model(name: str):
     return deco
 
 
-def _import_builtins() -> None:
-    for mod in _BUILTIN_MODULES:
+def builtin_modules() -> list[str]:
+    """Dotted names of every public module of the ``zoo.models`` package."""
+    pkg = importlib.import_module(MODELS_PACKAGE)
+    return [f"{MODELS_PACKAGE}.{m.name}" for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_")]
+
+
+def _entry_points():
+    return importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+
+
+def discover(force: bool = False) -> None:
+    """Import every model/converter module: ``zoo.models.*`` then the ``zoo.models`` entry points.
+
+    A built-in module that fails to import raises; a third-party entry point
+    that fails warns and is skipped, so one broken plug-in does not hide the rest.
+    """
+    global _discovered
+    if _discovered and not force:
+        return
+    for mod in builtin_modules():
         importlib.import_module(mod)
-    for mod in _EXTRA_MODULES:
+    for ep in _entry_points():
         try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name != mod:
-                raise
+            ep.load()
+        except Exception as e:  # a plug-in's bug must not break the zoo
+            warnings.warn(f"zoo: entry point '{ep.name}' ({ep.value}) of group '{ENTRY_POINT_GROUP}' "
+                          f"failed to load: {type(e).__name__}: {e}", RuntimeWarning, stacklevel=2)
+    _discovered = True
 
 
 def list_models(filter: str = "*", pretrained: bool = False) -> list[str]:
-    """Registered architectures matching the glob ``filter``; ``pretrained=True``: catalog checkpoints."""
+    """Registered architectures matching the glob ``filter``; ``pretrained=True``: catalog model names."""
     if pretrained:
-        from .hub import model_entries
         names = list(model_entries())
     else:
-        _import_builtins()
+        discover()
         names = list(_MODELS)
     return sorted(n for n in names if fnmatch.fnmatch(n, filter))
 
 
 def get_model_class(name: str) -> type:
     """The estimator class registered as ``name``."""
-    _import_builtins()
+    discover()
     if name not in _MODELS:
         raise UnknownDatasetError(unknown_message("model architecture", name, list(_MODELS)))
     return _MODELS[name]

@@ -1,5 +1,9 @@
-"""Builders: one module per catalog dataset, turning raw files into a MuData.
+"""Builders: the registry of functions that turn a dataset's raw files into a MuData.
 
+Each dataset's builder lives in its folder, ``omicsdata/datasets/<name>/builder.py``
+(user and plug-in builders: :mod:`omicsdata.builders.discovery`); this package keeps
+what they share: :func:`register`, :class:`BuildResult`, :func:`get_builder`,
+:func:`register_download` and helpers such as :mod:`omicsdata.builders._text_source`.
 A builder is a function registered under the name a catalog entry's
 ``builder`` field uses::
 
@@ -14,8 +18,6 @@ not), writes the store atomically and records the manifest.
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import pkgutil
 from typing import Any, Callable
 
 from ..errors import BuildError
@@ -50,15 +52,16 @@ def register(name: str):
     return deco
 
 
-def _discover() -> None:
-    for mod in pkgutil.iter_modules(__path__):
-        if not mod.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{mod.name}")
+def _discover(name: str | None = None, registry: dict | None = None) -> None:
+    from .discovery import discover
+
+    discover(name, registered=lambda: registry is not None and name in registry)
 
 
 def get_builder(name: str) -> Callable:
+    """The builder registered as ``name``, importing builder modules on first use."""
     if name not in _REGISTRY:
-        _discover()
+        _discover(name, _REGISTRY)
     if name not in _REGISTRY:
         raise BuildError(f"no builder named '{name}' (known: {', '.join(sorted(_REGISTRY)) or 'none'})")
     return _REGISTRY[name]
@@ -84,5 +87,5 @@ def register_download(name: str):
 def get_downloader(name: str) -> Callable | None:
     """The download hook of builder ``name``, or None if it has nothing to download."""
     if name not in _DOWNLOADERS:
-        _discover()
+        _discover(name, _DOWNLOADERS)
     return _DOWNLOADERS.get(name)

@@ -122,8 +122,13 @@ def _is_transient(exc: BaseException) -> bool:
 def _wrap(exc: BaseException, repo_id: str, repo_type: str, revision: str | None,
           filename: str | None) -> DownloadError:
     from huggingface_hub.errors import (
-        EntryNotFoundError, GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled,
-        RepositoryNotFoundError, RevisionNotFoundError,
+        EntryNotFoundError,
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
     )
 
     where = _where(repo_id, repo_type, revision, filename)

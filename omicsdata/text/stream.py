@@ -1,7 +1,7 @@
 """A torch IterableDataset over the Parquet row groups of a store table.
 
 The unit of work is a Parquet **row group** (the store writes them at about
-1 MiB each, :data:`omicsdata.store.TABLE_ROW_GROUP_BYTES`). Which rows each
+1 MiB each, :data:`omicsdata.storage.write.TABLE_ROW_GROUP_BYTES`). Which rows each
 DataLoader worker and DDP rank serves is decided by
 :func:`omicsdata.torch.sharding.plan` -- the same rule as the matrix stream:
 every selected row exactly once per epoch across the whole job, the same
@@ -83,8 +83,8 @@ class ParquetStream(_Base):
                     mask = np.ones(n, dtype=bool)
                     for col, val in where.items():
                         vals = val if isinstance(val, (list, tuple, set, frozenset)) else [val]
-                        import pyarrow.compute as pc
                         import pyarrow as pa
+                        import pyarrow.compute as pc
 
                         mask &= np.asarray(pc.is_in(t[col], value_set=pa.array(list(vals))).fill_null(False))
                     sel = np.flatnonzero(mask).astype(np.int64)

@@ -7,43 +7,27 @@ name (built on first use, like :func:`omicsdata.load`).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Iterable
 
+from .. import storage
 from ..errors import StoreError
-from ..store import MANIFEST, read_manifest
 
 
 def store_root(source: Any) -> Path:
     """The store folder behind ``source`` (folder, MuData from a store, or catalog name)."""
-    if hasattr(source, "uns"):
-        p = source.uns.get("omicsdata_path")
-        if p is None:
-            raise StoreError("this MuData was not opened from an omicsdata store (no uns['omicsdata_path'])")
-        return Path(p)
-    p = Path(os.fspath(source))
-    if (p / MANIFEST).is_file():
-        return p
-    if isinstance(source, str) and os.sep not in source and not p.exists():
-        from ..api import build
-
-        return Path(build(source))
-    raise StoreError(f"{source}: not an omicsdata store (no {MANIFEST})")
+    return Path(storage.open(source).require_path())
 
 
 def list_tables(source: Any) -> dict[str, dict]:
     """The manifest entries of every table in the store: ``{name: {"path", "n_rows", "columns", ...}}``."""
-    return dict(read_manifest(store_root(source)).get("tables", {}))
+    st = storage.open(source)
+    return dict((st.manifest or storage.read_manifest(st.require_path())).get("tables", {}))
 
 
 def table_files(source: Any, name: str) -> list[Path]:
     """The Parquet shards of table ``name``, in order."""
-    root = store_root(source)
-    tables = read_manifest(root).get("tables", {})
-    if name not in tables:
-        raise StoreError(f"{root}: no table '{name}' in the store (tables: {', '.join(sorted(tables)) or 'none'})")
-    folder = root / tables[name]["path"]
+    folder = storage.open(source).table_folder(name)
     files = sorted(folder.glob("*.parquet"))
     if not files:
         raise StoreError(f"{folder}: table '{name}' has no Parquet files; run od.verify on the store")

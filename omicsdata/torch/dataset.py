@@ -7,7 +7,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .sources import CSRBlock, check_modalities, encode_targets, resolve, select_rows
+from .. import storage
+from ..storage import CSRBlock, row_runs
+from .sources import check_modalities, encode_targets
 
 
 class MultiOmicsDataset(Dataset):
@@ -28,11 +30,11 @@ class MultiOmicsDataset(Dataset):
     """
 
     def __init__(self, data, split: str | Sequence[str] | None = "train", modalities=None, targets=()):
-        self.source = resolve(data)
+        self.source = storage.open(data)
         self.modalities = check_modalities(self.source, modalities)
         self.targets = list(targets or [])
         self.target_arrays, self.target_classes = encode_targets(self.source.obs, self.targets, self.source.origin)
-        self.rows = select_rows(self.source, split)
+        self.rows = self.source.rows(split)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -42,17 +44,7 @@ class MultiOmicsDataset(Dataset):
         if len(idx) and (idx.min() < -len(self) or idx.max() >= len(self)):
             raise IndexError(f"index out of range for a split of {len(self)} samples")
         rows = self.rows[idx]
-        order = np.argsort(rows, kind="stable")
-        srt = rows[order]
-        # one read per run of consecutive rows (sorted), then scatter back to the asked order
-        brk = np.flatnonzero(np.diff(srt) != 1) + 1 if len(srt) > 1 else np.zeros(0, np.int64)
-        starts = srt[np.r_[0, brk]] if len(srt) else srt
-        stops = srt[np.r_[brk - 1, len(srt) - 1]] + 1 if len(srt) else srt
-        uniq_pos = np.empty(len(rows), dtype=np.int64)
-        # position of each asked row inside the concatenated read
-        run_of = np.searchsorted(starts, srt, side="right") - 1
-        run_off = np.r_[0, np.cumsum(stops - starts)][:-1] if len(srt) else srt
-        uniq_pos[order] = run_off[run_of] + (srt - starts[run_of])
+        starts, stops, uniq_pos = row_runs(rows)  # one read per run of consecutive rows
         out = {"index": torch.from_numpy(rows.copy())}
         for m in self.modalities:
             block = self.source.readers[m].read(starts, stops)
@@ -61,7 +53,7 @@ class MultiOmicsDataset(Dataset):
             else:
                 x = np.asarray(block[uniq_pos], dtype=np.float32)
             out[m] = torch.from_numpy(x)
-            out[f"{m}_mask"] = torch.from_numpy(self.source.presence[m][rows].copy())
+            out[f"{m}_mask"] = torch.from_numpy(self.source.presence(m)[rows].copy())
         for t in self.targets:
             out[t] = torch.from_numpy(self.target_arrays[t][rows].copy())
         return out

@@ -32,9 +32,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
+from .. import storage
 from ..errors import SchemaMismatchError
+from ..storage import CSRBlock, Store
 from . import sharding
-from .sources import CSRBlock, Source, check_modalities, encode_targets, resolve, select_rows
+from .sources import check_modalities, encode_targets
 
 DEFAULT_BUFFER_BYTES = 256 << 20  # upper bound on one worker's shuffle buffer (uncompressed)
 DEFAULT_BUFFER_BLOCKS = 16
@@ -44,7 +46,7 @@ def _passthrough(x):
     return x
 
 
-def default_buffer_size(source: Source, modalities: Sequence[str], block_rows: int, batch_size: int) -> int:
+def default_buffer_size(source: Store, modalities: Sequence[str], block_rows: int, batch_size: int) -> int:
     """Samples per shuffle buffer: 16 blocks, at least 4 batches, at most ~256 MiB of rows."""
     row_bytes = sum(source.readers[m].shape[1] * source.readers[m].dtype.itemsize
                     if source.readers[m].kind == "dense" else 64 for m in modalities)
@@ -64,12 +66,12 @@ class ShardStream(IterableDataset):
 
     def __init__(self, data, split="train", modalities=None, targets=(), batch_size=256, shuffle=True,
                  seed=0, buffer_size=None, block_rows=None, drop_last=False, rank=None, world_size=None):
-        source = resolve(data)
+        source = storage.open(data)
         self.source = source
         self.modalities = check_modalities(source, modalities)
         self.targets = list(targets or [])
         self.target_arrays, self.target_classes = encode_targets(source.obs, self.targets, source.origin)
-        self.rows = select_rows(source, split)
+        self.rows = source.rows(split)
         self.batch_size = int(batch_size)
         if self.batch_size < 1:
             raise SchemaMismatchError(f"batch_size must be >= 1, got {batch_size}")
@@ -83,7 +85,7 @@ class ShardStream(IterableDataset):
         self.block_ids, first = np.unique(blk, return_index=True)
         self.item_offsets = np.r_[first, len(self.rows)].astype(np.int64)
         self.item_sizes = np.diff(self.item_offsets)
-        self.presence = {m: source.presence[m] for m in self.modalities}
+        self.presence = {m: source.presence(m) for m in self.modalities}
 
     # -- epoch plan ---------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:

@@ -1,0 +1,1 @@
+"""The ``demo-pancancer`` dataset: ``card.yaml`` (its catalog entry) and ``builder.py`` (raw files -> store)."""

@@ -1,0 +1,1 @@
+"""The ``textomics`` dataset: ``card.yaml`` (its catalog entry) and ``builder.py`` (raw files -> store)."""

@@ -1,0 +1,243 @@
+"""The :class:`Store` object: one view of a store (or an in-memory MuData/AnnData) for every consumer.
+
+``storage.open(x)`` takes a catalog name, a store path or URL, a MuData
+opened from a store (``od.load``/``od.open_store``), an in-memory
+MuData/AnnData, or a :class:`Store`. Consumers (the torch stream, the text
+tables, the graph datasets, the zoo) ask it for the sample table, split
+rows, presence masks and row readers, and never spell a store path.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import SchemaMismatchError, StoreError
+from .layout import is_remote, presence_column
+from .manifest import is_store_dir, read_manifest, read_remote_manifest
+from .open import open_store
+from .readers import MemoryReader, read_graph_arrays, read_rows, zarr_reader
+
+#: Turns a catalog name (and builder options) into a built store path; set by :mod:`omicsdata.api`
+#: at import (storage sits below the catalog and builders and does not import them).
+_name_resolver: Callable[..., Path] | None = None
+
+
+def set_name_resolver(fn: Callable[..., Path]) -> None:
+    """Register how catalog names become store paths (``fn(name, version=None, **options) -> Path``)."""
+    global _name_resolver
+    _name_resolver = fn
+
+
+class Store:
+    """A sample table plus one row-range reader per modality, all in the same row order.
+
+    ``backed`` is True when rows are read straight from the store's Zarr
+    arrays (row ``i`` = store row ``i``); otherwise from memory (row ``i`` =
+    row ``i`` of the object given). ``path``/``manifest`` name the store the
+    data came from, when it came from one (graph topology and tables are
+    read there).
+    """
+
+    def __init__(self, *, origin: str, path: str | None = None, manifest: dict | None = None,
+                 mudata=None, backed: bool = False, anndata=None):
+        self.origin, self.path, self.manifest, self.backed = origin, path, manifest, backed
+        self._mudata, self._anndata = mudata, anndata
+        self._obs: pd.DataFrame | None = None
+        self._readers: dict | None = None
+        self._presence: dict[str, np.ndarray] = {}
+
+    def __getstate__(self):  # DataLoader workers: readers reopen their arrays; no dask graphs travel
+        d = dict(self.__dict__)
+        if self.backed:
+            d["_obs"], d["_readers"], d["_mudata"] = self.obs, self.readers, None
+        return d
+
+    # -- what the data holds --------------------------------------------------
+    @property
+    def mudata(self):
+        """The data as a MuData (lazy when it came from a store; AnnData as one modality ``X``)."""
+        if self._mudata is None:
+            if self._anndata is not None:
+                import mudata as md
+
+                md.set_options(pull_on_update=False)
+                self._mudata = md.MuData({"X": self._anndata})
+                self._mudata.obs = self._anndata.obs.copy()
+            else:
+                self._mudata = open_store(self.path)
+        return self._mudata
+
+    @property
+    def obs(self) -> pd.DataFrame:
+        """The sample table (store row order)."""
+        if self._obs is None:
+            self._obs = self._anndata.obs if self._anndata is not None else self.mudata.obs
+        return self._obs
+
+    @property
+    def n_obs(self) -> int:
+        return len(self.obs)
+
+    @property
+    def modalities(self) -> list[str]:
+        """Modality names, in store order."""
+        if self._anndata is not None:
+            return ["X"]
+        if self.backed:
+            return list(self.manifest["modalities"])
+        return list(self.mudata.mod)
+
+    def var_names(self, modality: str) -> list[str]:
+        """Feature names of ``modality``, in column order."""
+        self._check(modality)
+        a = self._anndata if self._anndata is not None else self.mudata.mod[modality]
+        return [str(v) for v in a.var_names]
+
+    def _check(self, modality: str) -> None:
+        if modality not in self.modalities:
+            raise SchemaMismatchError(f"{self.origin}: modality '{modality}' not in the data (has {self.modalities})")
+
+    # -- rows -----------------------------------------------------------------
+    def rows(self, split: str | Sequence[str] | None = None) -> np.ndarray:
+        """Sorted int64 row positions of ``split`` (``None``/"all": every row; a name or a list of names)."""
+        n = self.n_obs
+        if split is None or split == "all":
+            return np.arange(n, dtype=np.int64)
+        if "split" not in self.obs.columns:
+            raise SchemaMismatchError(f"{self.origin}: obs has no 'split' column; pass split=None to use all samples")
+        splits = [split] if isinstance(split, str) else list(split)
+        col = self.obs["split"].astype(str).to_numpy()
+        known = sorted(set(col))
+        bad = [s for s in splits if s not in known]
+        if bad:
+            raise SchemaMismatchError(f"{self.origin}: split {bad} not in obs['split'] (has {known})")
+        return np.flatnonzero(np.isin(col, splits)).astype(np.int64)
+
+    def presence(self, modality: str) -> np.ndarray:
+        """Bool ``(n_obs,)``: which samples have ``modality`` (``obs["has_<m>"]``; all True when absent)."""
+        if modality not in self._presence:
+            self._check(modality)
+            obs, col = self.obs, presence_column(modality)
+            if col in obs.columns:
+                have = obs[col].to_numpy(dtype=bool)
+            elif f"{modality}:{col}" in obs.columns:  # mudata's pulled column name
+                have = obs[f"{modality}:{col}"].to_numpy(dtype=bool)
+            else:
+                have = np.ones(len(obs), dtype=bool)
+            rowmap = getattr(self.readers[modality], "rowmap", None)
+            self._presence[modality] = have & (rowmap >= 0) if rowmap is not None else have
+        return self._presence[modality]
+
+    # -- reading ----------------------------------------------------------------
+    @property
+    def readers(self) -> dict:
+        """One row-range reader per modality (see :mod:`omicsdata.storage.readers`)."""
+        if self._readers is None:
+            self._readers = self._make_readers()
+        return self._readers
+
+    def _make_readers(self) -> dict:
+        if self.backed:
+            return {m: zarr_reader(self.path, m, meta) for m, meta in self.manifest["modalities"].items()}
+        if self._anndata is not None:
+            if self._anndata.X is None:
+                raise SchemaMismatchError("AnnData has no X matrix to stream")
+            return {"X": MemoryReader(self._anndata.X, self._anndata.n_obs)}
+        obj, out = self.mudata, {}
+        for m, a in obj.mod.items():
+            if a.X is None:
+                raise SchemaMismatchError(f"modality '{m}' has no X matrix to stream")
+            rowmap = None
+            if not (a.n_obs == obj.n_obs and a.obs_names.equals(obj.obs_names)):
+                # the modality holds a subset of the samples: map through obsmap (1-based, 0 = absent)
+                rowmap = np.asarray(obj.obsmap[m], dtype=np.int64) - 1
+            out[m] = MemoryReader(a.X, obj.n_obs, rowmap)
+        return out
+
+    def reader(self, modality: str):
+        """The row-range reader of ``modality``: ``.kind``, ``.shape``, ``.dtype``, ``.chunk_rows``, ``.read``."""
+        self._check(modality)
+        return self.readers[modality]
+
+    def read_rows(self, modality: str, rows) -> np.ndarray:
+        """Rows (any order) of ``modality`` as a dense float32 ``(len(rows), n_features)`` array."""
+        return read_rows(self.reader(modality), rows)
+
+    def block_rows(self) -> int:
+        """Rows per block: the chunk rows of the modality with the most bytes per row (the dominant reads)."""
+        best = max(self.readers.values(), key=lambda r: r.shape[1] * r.dtype.itemsize if r.kind == "dense" else 0)
+        return int(best.chunk_rows)
+
+    # -- what lives beside the matrices -------------------------------------------
+    def require_path(self) -> str:
+        """The store path; raises when the data did not come from a store."""
+        if self.path is None:
+            raise StoreError(f"{self.origin}: this data was not opened from an omicsdata store "
+                             "(no uns['omicsdata_path']); pass the store path instead")
+        return self.path
+
+    def graph_arrays(self, modality: str) -> dict[str, np.ndarray]:
+        """The topology stored for ``modality``: ``edge_index``, ``edge_type``, ``n_nodes``."""
+        return read_graph_arrays(self.require_path(), modality)
+
+    def table_folder(self, name: str) -> Path:
+        """The folder of Parquet table ``name`` (from the manifest); raises naming the tables there."""
+        root = self.require_path()
+        tables = (self.manifest or read_manifest(root)).get("tables", {})
+        if name not in tables:
+            raise StoreError(f"{root}: no table '{name}' in the store (tables: {', '.join(sorted(tables)) or 'none'})")
+        return Path(root) / tables[name]["path"]
+
+    def __repr__(self) -> str:
+        return f"Store({self.origin!r}, n_obs={self.n_obs}, modalities={self.modalities}, backed={self.backed})"
+
+
+def from_path(path, origin: str | None = None) -> Store:
+    """A store-backed :class:`Store` for a store folder or URL (only the manifest is read now)."""
+    spath = str(path)
+    manifest = read_remote_manifest(spath) if is_remote(spath) else read_manifest(spath)
+    return Store(origin=origin or spath, path=spath, manifest=manifest, backed=True)
+
+
+def _from_mudata(obj) -> Store:
+    uns = getattr(obj, "uns", {}) or {}
+    manifest, url = uns.get("omicsdata"), uns.get("omicsdata_path")
+    url = None if url is None else (str(url) if "://" in str(url) else str(Path(url)))
+    backed = bool(manifest and url and obj.n_obs == int(manifest["n_obs"]) and not obj.is_view
+                  and set(obj.mod) == set(manifest["modalities"]))
+    return Store(origin=url if backed else "MuData (in memory)", path=url, manifest=manifest, mudata=obj,
+                 backed=backed)
+
+
+def open(obj, version: str | None = None, **options) -> Store:  # noqa: A001 - storage.open, like io.open
+    """A :class:`Store` for a catalog name, store path or URL, MuData, AnnData (one modality ``X``) or Store.
+
+    An opened store (``od.load``/``od.open_store``) is read straight from its
+    Zarr arrays when it still has all the store's samples and modalities; a
+    subset or an edited object is read from memory (rows are then the rows of
+    that object). A catalog name is built on first use (``version`` and
+    builder ``options`` as for :func:`omicsdata.load`).
+    """
+    import anndata as ad
+    import mudata as md
+
+    if isinstance(obj, Store):
+        return obj
+    if isinstance(obj, (str, os.PathLike)):
+        if is_remote(obj) or is_store_dir(obj):
+            return from_path(obj)
+        if _name_resolver is None:  # pragma: no cover - omicsdata/__init__ imports api, which sets it
+            raise StoreError(f"{obj}: not a store path, and no catalog is loaded to resolve it as a name")
+        return from_path(_name_resolver(obj, version=version, **options))
+    if isinstance(obj, md.MuData):
+        return _from_mudata(obj)
+    if isinstance(obj, ad.AnnData):
+        if obj.isbacked:
+            raise SchemaMismatchError("backed AnnData: write it with od.write_store(...) and pass the store path")
+        return Store(origin="AnnData (in memory)", anndata=obj)
+    raise StoreError(f"cannot open a {type(obj).__name__}: pass a dataset name, a store path or URL, "
+                     "or a MuData/AnnData")

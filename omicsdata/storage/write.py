@@ -1,0 +1,247 @@
+"""Writing a store: matrices (dense row chunks or CSR), the sample table, Parquet tables, the manifest.
+
+Dense matrices are chunked by rows, every chunk holding all features of its
+rows; the rows per chunk are chosen so a chunk is about ``chunk_bytes``
+uncompressed (codec: :mod:`omicsdata.storage.codecs`). The store is written
+under a temporary name and renamed into place when complete.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .._version import __version__
+from ..errors import StoreError
+from ..paths import atomic_path
+from ._quiet import quiet
+from .codecs import DEFAULT_CHUNK_BYTES, DEFAULT_CODEC, make_codec, rows_per_chunk
+from .layout import FORMAT_VERSION, MANIFEST, MOD_GROUP, MOD_ORDER_ATTR, presence_column, table_dir
+from .manifest import hash_tree, jsonable, write_manifest
+
+
+def _is_sparse(X) -> bool:
+    if sp.issparse(X):
+        return True
+    meta = getattr(X, "_meta", None)
+    return meta is not None and sp.issparse(meta)
+
+
+def _write_matrix(group, X, chunk_rows: int | None, chunk_bytes: int, codec: str, shard_chunks: int | None):
+    import anndata as ad
+
+    comp = make_codec(codec)
+    kw: dict[str, Any] = {"compressors": comp} if comp is not None else {"compressors": None}
+    n, p = X.shape
+    if _is_sparse(X):
+        if not sp.issparse(X):
+            X = X.compute()
+        X = sp.csr_matrix(X)
+        elems = max(1, chunk_bytes // 4)
+        kw["chunks"] = (int(elems),)
+        ad.io.write_elem(group, "X", X, dataset_kwargs=kw)
+        return {"storage": "csr", "chunks": [int(elems)], "shards": None}
+    rows = chunk_rows or rows_per_chunk(p, np.dtype(X.dtype).itemsize, chunk_bytes)
+    rows = min(rows, max(n, 1))
+    kw["chunks"] = (rows, max(p, 1))
+    shards = None
+    if shard_chunks and shard_chunks > 1:
+        shards = [rows * shard_chunks, max(p, 1)]
+        kw["shards"] = tuple(shards)
+    if hasattr(X, "dask") or hasattr(X, "compute"):
+        import dask.array as da
+
+        # dask blocks must cover whole zarr chunks (or shards): two blocks
+        # writing one chunk would race. ~64 MiB per block bounds memory.
+        unit = rows * (shard_chunks or 1)
+        k = max(1, (64 << 20) // max(1, unit * p * np.dtype(X.dtype).itemsize))
+        X = da.asarray(X).rechunk((unit * k, p))
+    else:
+        X = np.asarray(X)
+    ad.io.write_elem(group, "X", X, dataset_kwargs=kw)
+    return {"storage": "dense", "chunks": [rows, p], "shards": shards}
+
+
+def write_store(
+    mdata,
+    path: str | os.PathLike,
+    *,
+    dataset: str | None = None,
+    version: str = "0",
+    builder: str = "manual",
+    builder_version: str = "0",
+    builder_options: Mapping | None = None,
+    obs_fields: Mapping[str, Mapping] | None = None,
+    split_info: Mapping | None = None,
+    feature_kinds: Mapping[str, str] | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    chunk_rows: int | None = None,
+    codec: str = DEFAULT_CODEC,
+    shard_chunks: int | None = None,
+    tables: Mapping[str, Any] | None = None,
+    extra: Mapping | None = None,
+    overwrite: bool = True,
+    progress: bool = False,
+) -> Path:
+    """Write a MuData (or AnnData, as one modality ``X``) as an omicsdata store.
+
+    The store is written to a temporary folder next to ``path`` and renamed
+    into place only when complete (manifest included), so readers never see a
+    half store. ``tables`` maps a name to a pyarrow Table or pandas DataFrame
+    written as Parquet under ``tables/<name>/``. Returns the store path.
+    """
+    import anndata as ad
+    import mudata as md
+    import zarr
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise StoreError(f"{path}: store exists (pass overwrite=True to replace it)")
+    if isinstance(mdata, ad.AnnData):
+        mdata = md.MuData({"X": mdata})
+    with quiet():
+        ad.settings.zarr_write_format = 3
+        mods_meta: dict[str, dict] = {}
+        obs = mdata.obs.copy()
+        n_obs = mdata.n_obs
+        for name, a in mdata.mod.items():
+            if a.n_obs != n_obs or not a.obs_names.equals(mdata.obs_names):
+                raise StoreError(
+                    f"modality '{name}' has {a.n_obs} rows in another order than obs ({n_obs}); "
+                    "align every modality to all samples (zero rows + has_<modality> mask)")
+            col = presence_column(name)
+            if col not in obs.columns:
+                obs[col] = True
+        with atomic_path(path) as tmp:
+            root = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+            root.attrs.update({"encoding-type": "MuData", "encoding-version": "0.1.0",
+                               "encoder": "omicsdata", "encoder-version": __version__, "axis": 0})
+            ad.io.write_elem(root, "obs", obs)
+            ad.io.write_elem(root, "var", mdata.var)
+            ad.io.write_elem(root, "obsm", {k: np.asarray(v) for k, v in mdata.obsm.items()
+                                            if not isinstance(v, pd.DataFrame)})
+            ad.io.write_elem(root, "uns", dict(mdata.uns))
+            modg = root.require_group(MOD_GROUP)
+            modg.attrs[MOD_ORDER_ATTR] = list(mdata.mod)
+            it = mdata.mod.items()
+            if progress:
+                from tqdm.auto import tqdm
+                it = tqdm(list(it), desc=f"writing {dataset or path.name}", unit="modality")
+            for name, a in it:
+                X = a.X
+                shell = ad.AnnData(obs=a.obs.copy(), var=a.var.copy(), uns=dict(a.uns),
+                                   obsm=dict(a.obsm), varm=dict(a.varm), layers=None)
+                ad.io.write_elem(modg, name, shell)
+                info = _write_matrix(modg[name], X, chunk_rows, chunk_bytes, codec, shard_chunks)
+                mods_meta[name] = {
+                    "shape": [int(a.n_obs), int(a.n_vars)],
+                    "dtype": str(np.dtype(X.dtype)),
+                    "storage": info["storage"],
+                    "chunks": info["chunks"],
+                    "shards": info["shards"],
+                    "codec": codec,
+                    "n_present": int(np.asarray(obs[presence_column(name)]).sum()),
+                    "presence_column": presence_column(name),
+                }
+                if feature_kinds and name in feature_kinds:
+                    mods_meta[name]["feature_kind"] = feature_kinds[name]
+            tables_meta = _write_tables(tmp, tables or {})
+            split_meta = dict(split_info or {})
+            split_col = split_meta.get("column", "split")
+            split_meta["column"] = split_col
+            if split_col in obs.columns:
+                split_meta["counts"] = {str(k): int(v) for k, v in obs[split_col].astype(str).value_counts().sort_index().items()}
+            else:
+                split_meta.setdefault("counts", {})
+            manifest = {
+                "format": "omicsdata-store",
+                "format_version": FORMAT_VERSION,
+                "dataset": dataset or path.name,
+                "version": str(version),
+                "builder": builder,
+                "builder_version": str(builder_version),
+                "builder_options": jsonable(dict(builder_options or {})),
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "zarr_format": 3,
+                "n_obs": int(n_obs),
+                "modalities": mods_meta,
+                "obs_fields": {k: dict(v) for k, v in (obs_fields or {}).items()},
+                "splits": split_meta,
+                "tables": tables_meta,
+                "extra": jsonable(dict(extra or {})),
+                "files": hash_tree(tmp),
+            }
+            write_manifest(manifest, tmp, f"{path}/{MANIFEST}")
+    return path
+
+
+TABLE_ROW_GROUP_BYTES = 1 << 20   # ~1 MiB of uncompressed rows per Parquet row group (the stream's unit)
+TABLE_FILE_BYTES = 256 << 20      # a new Parquet shard every ~256 MiB of uncompressed rows
+TABLE_MAX_GROUP_ROWS = 65536
+
+
+def table_row_group_rows(table, row_group_bytes: int | None = None) -> int:
+    """Rows per row group so a group holds about ``row_group_bytes`` (default
+    :data:`TABLE_ROW_GROUP_BYTES`) of uncompressed data."""
+    row_group_bytes = row_group_bytes or TABLE_ROW_GROUP_BYTES
+    per_row = max(1, int(table.nbytes) // max(1, int(table.num_rows)))
+    return int(min(TABLE_MAX_GROUP_ROWS, max(16, row_group_bytes // per_row)))
+
+
+def write_parquet_shards(table, folder: str | os.PathLike, *, row_group_rows: int | None = None,
+                         row_group_bytes: int | None = None, file_bytes: int | None = None,
+                         compression: str = "zstd") -> dict:
+    """Write a pyarrow Table (or DataFrame) as ``part-NNNNN.parquet`` shards sized for streaming.
+
+    Row groups hold ``row_group_rows`` rows (default: about ``row_group_bytes``
+    uncompressed, see :func:`table_row_group_rows`); a new file starts every
+    ``file_bytes``. Returns ``{"n_rows", "columns", "row_group_rows", "row_groups", "files"}``.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if isinstance(table, pd.DataFrame):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rg = int(row_group_rows or table_row_group_rows(table, row_group_bytes))
+    per_row = max(1, int(table.nbytes) // max(1, int(table.num_rows)))
+    groups_per_file = max(1, int((file_bytes or TABLE_FILE_BYTES) // max(1, rg * per_row)))
+    rows_per_file = rg * groups_per_file
+    n = int(table.num_rows)
+    files, groups = 0, 0
+    for k, start in enumerate(range(0, max(n, 1), rows_per_file)):
+        part = table.slice(start, rows_per_file)
+        pq.write_table(part, folder / f"part-{k:05d}.parquet", row_group_size=rg, compression=compression)
+        files += 1
+        groups += max(1, -(-int(part.num_rows) // rg))
+    return {"n_rows": n, "columns": table.schema.names, "row_group_rows": rg, "row_groups": groups, "files": files}
+
+
+def _write_tables(root: Path, tables: Mapping[str, Any]) -> dict:
+    import pyarrow as pa
+
+    meta = {}
+    for name, t in tables.items():
+        if isinstance(t, (str, os.PathLike)):  # a folder of parquet files (or one file), copied in
+            import shutil
+            dst = root / table_dir(name)
+            if Path(t).is_file():
+                dst.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(t, dst / "part-00000.parquet")
+            else:
+                shutil.copytree(t, dst)
+            import pyarrow.dataset as ds
+            dset = ds.dataset(str(dst), format="parquet")
+            meta[name] = {"path": table_dir(name), "n_rows": int(dset.count_rows()), "columns": dset.schema.names}
+            continue
+        if isinstance(t, pd.DataFrame):
+            t = pa.Table.from_pandas(t, preserve_index=False)
+        info = write_parquet_shards(t, root / table_dir(name))
+        meta[name] = {"path": table_dir(name), **info}
+    return meta

@@ -1,0 +1,204 @@
+"""Pretrained models: a catalog entry -> fetched files -> a verified estimator.
+
+The top of the zoo's three persistence layers (it points down only):
+:mod:`zoo.checkpoint` (the folder format) <- :mod:`zoo.hub` (transfer) <- here.
+
+An entry (:mod:`zoo.catalog`) names a ``source``; its ``kind`` picks a
+:class:`Source` class from :data:`SOURCE_KINDS` (``hf`` today; an ``http``
+kind is one more class there). Without ``convert`` the source holds a zoo
+checkpoint, fetched file by file and sha256-checked. With ``convert: {name:
+<converter>, ...options}`` the converter registered under that name
+(:mod:`zoo.converters`) turns the upstream files into a zoo checkpoint in
+``<OMICSDATA_HOME>/models/<name>/<revision>/<variant>/``, once; converted
+weights are never uploaded anywhere.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import warnings
+from pathlib import Path
+
+from omicsdata import paths
+from omicsdata.errors import SchemaMismatchError
+
+from . import hub
+from .catalog import entry as catalog_entry
+from .catalog import model_entries
+from .checkpoint import CONFIG, FILES, load_dir, save
+from .converters import get_converter
+
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+class UnpinnedModelWarning(UserWarning):
+    """A catalog model entry has no pinned commit or no sha256 for a file it fetched."""
+
+
+class Source:
+    """Where an entry's files come from. Subclasses implement ``list_files`` and ``_fetch``.
+
+    ``fetch(path)`` checks the sha256 the entry lists for ``path`` (if any) and
+    remembers the files it fetched without one, for :meth:`warn_unpinned`.
+    """
+
+    kind = ""
+
+    def __init__(self, name: str, spec: dict, files: list[dict], revision: str | None = None):
+        self.name, self.spec = name, spec
+        self.revision = revision or spec.get("revision") or "main"
+        self.files = files
+        self._sha = {f["path"]: f.get("sha256") for f in files}
+        self.unhashed: list[str] = []
+
+    def list_files(self) -> list[str]:  # pragma: no cover - abstract
+        """Every file path the source offers at this revision."""
+        raise NotImplementedError
+
+    def _fetch(self, path: str, sha256: str | None) -> Path:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fetch(self, path: str) -> Path:
+        """The local copy of ``path``, verified against the entry's sha256 for it when listed."""
+        sha = self._sha.get(path)
+        if not sha:
+            self.unhashed.append(path)
+        return self._fetch(path, sha)
+
+    def describe(self) -> dict:
+        """A small JSON dict naming the source (recorded in converted checkpoints)."""
+        return {"kind": self.kind, "revision": self.revision}
+
+    def pinned(self) -> bool:
+        """True when the revision is an immutable id."""
+        return False
+
+    def warn_unpinned(self) -> None:
+        """Warn once if the revision is not pinned or a fetched file had no sha256."""
+        problems = []
+        if not self.pinned():
+            problems.append(f"revision '{self.revision}' is not a commit sha")
+        if self.unhashed:
+            problems.append(f"no sha256 for {', '.join(self.unhashed[:3])}")
+        if problems:
+            warnings.warn(f"model '{self.name}': entry is not pinned ({'; '.join(problems)}); "
+                          "what is downloaded may change", UnpinnedModelWarning, stacklevel=4)
+
+
+class HFSource(Source):
+    """``source: {kind: hf, repo_id, revision, repo_type?, subfolder?}``: a Hugging Face Hub repo."""
+
+    kind = "hf"
+
+    @property
+    def repo_id(self) -> str:
+        return self.spec["repo_id"]
+
+    @property
+    def repo_type(self) -> str:
+        return self.spec.get("repo_type", "model")
+
+    def list_files(self) -> list[str]:
+        return hub.list_files(self.repo_id, revision=self.revision, repo_type=self.repo_type)
+
+    def _fetch(self, path: str, sha256: str | None) -> Path:
+        return hub.download(self.repo_id, path, revision=self.revision, repo_type=self.repo_type, sha256=sha256)
+
+    def describe(self) -> dict:
+        return {"repo_id": self.repo_id, "revision": self.revision}
+
+    def pinned(self) -> bool:
+        return bool(_SHA.match(self.revision))
+
+
+SOURCE_KINDS: dict[str, type[Source]] = {"hf": HFSource}
+
+
+def open_source(name: str, e: dict, revision: str | None = None) -> Source:
+    """The :class:`Source` of catalog entry ``e`` (named ``name``) at ``revision`` (default: the entry's)."""
+    kind = e["source"]["kind"]
+    if kind not in SOURCE_KINDS:
+        raise SchemaMismatchError(f"model '{name}': source kind '{kind}' is not supported "
+                                  f"(supported: {', '.join(sorted(SOURCE_KINDS))})")
+    return SOURCE_KINDS[kind](name, e["source"], list(e.get("files") or []), revision=revision)
+
+
+def local_dir(name: str, revision: str) -> Path:
+    """``<OMICSDATA_HOME>/models/<name>/<revision>``: where converted checkpoints are cached."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in revision)
+    return paths.home() / "models" / name / safe
+
+
+def _fetch_checkpoint(name: str, src: Source) -> Path:
+    sub = src.spec.get("subfolder", "").strip("/")
+    listed = [f["path"] for f in src.files] or [f"{sub}/{f}" if sub else f for f in FILES]
+    got = {p: src.fetch(p) for p in listed}
+    src.warn_unpinned()
+    cfg = [p for k, p in got.items() if k.endswith(CONFIG)]
+    if not cfg:
+        raise SchemaMismatchError(f"model '{name}': entry files list no {CONFIG}")
+    return Path(cfg[0]).parent
+
+
+def _convert(name: str, e: dict, src: Source, force: bool) -> Path:
+    options = {k: v for k, v in e["convert"].items() if k != "name"}
+    conv = get_converter(e["convert"]["name"])
+    conv.check_options(options, f"model '{name}'")
+    target = local_dir(name, src.revision) / conv.variant(options)
+    if (target / CONFIG).is_file() and not force:
+        return target
+    with paths.locked(f"model-{name}-{src.revision}-{target.name}"):
+        with paths.atomic_path(target) as tmp:
+            conv(src, tmp, options, e)
+    src.warn_unpinned()
+    return target
+
+
+def download(name: str, revision: str | None = None, force: bool = False) -> Path:
+    """Fetch (and, for an upstream format, convert) catalog model ``name``; returns the checkpoint folder."""
+    e = catalog_entry(name)
+    src = open_source(name, e, revision)
+    if e.get("convert"):
+        return _convert(name, e, src, force)
+    return _fetch_checkpoint(name, src)
+
+
+def load(name: str, revision: str | None = None, expected_cls=None, device: str | None = None, force: bool = False):
+    """The estimator of catalog model ``name`` (downloaded, verified, converted if needed)."""
+    est = load_dir(download(name, revision=revision, force=force), expected_cls=expected_cls, device=device)
+    est.catalog_name_ = name
+    return est
+
+
+def snapshot_checkpoint(repo_id: str, revision: str | None = None, repo_type: str = "model") -> Path:
+    """Download a zoo checkpoint repo (only its checkpoint files) and return the folder."""
+    return hub.snapshot(repo_id, revision=revision, repo_type=repo_type, allow_patterns=list(FILES))
+
+
+def load_any(name_or_path, revision: str | None = None, expected_cls=None, **kw):
+    """A checkpoint folder, a catalog model name, or a Hub repo id (``owner/name``)."""
+    p = Path(os.fspath(name_or_path)).expanduser()
+    if p.is_dir():
+        return load_dir(p, expected_cls=expected_cls, device=kw.get("device"))
+    s = str(name_or_path)
+    if s in model_entries():
+        return load(s, revision=revision, expected_cls=expected_cls, **kw)
+    if s.count("/") == 1 and not s.startswith((".", "/")):
+        return load_dir(snapshot_checkpoint(s, revision=revision), expected_cls=expected_cls, device=kw.get("device"))
+    raise SchemaMismatchError(f"{s}: not a checkpoint folder, a catalog model name or a Hub repo id (owner/name)")
+
+
+def push_to_hub(est, repo_id: str, revision: str | None = None, private: bool = False,
+                commit_message: str = "Upload zoo checkpoint", **card) -> str:
+    """Save fitted ``est`` as a checkpoint and upload it to ``repo_id``; returns the commit sha.
+
+    Refuses estimators converted from weights whose licence forbids sharing derivatives.
+    """
+    schema = getattr(est, "schema_", None) or {}
+    if schema.get("data", {}).get("redistributable") is False:
+        raise SchemaMismatchError(f"{type(est).__name__}: converted from weights whose licence forbids sharing "
+                                  "derivatives; it is not uploaded")
+    with tempfile.TemporaryDirectory() as d:
+        folder = save(est, Path(d) / "ckpt", **card)
+        return hub.upload(folder, repo_id, revision=revision, private=private, commit_message=commit_message)
