@@ -1,40 +1,40 @@
-"""BiomedSQL execution accuracy: run predicted and gold SQL on a local DuckDB over the store's Parquet tables.
+"""BiomedSQL execution accuracy: predicted SQL runs on a local DuckDB over the store's tables and is
+scored against the benchmark's STORED gold results.
 
 >>> import omicsdata as od
->>> report = od.biomedsql.evaluate({"uuid-1": "SELECT ...", ...}, split="dev_sample")
->>> report.execution_accuracy, report.per_query.head()
+>>> report = od.biomedsql.evaluate({"<uuid>": "SELECT ...", ...}, split="dev_sample")
+>>> report.execution_accuracy, report.execution_accuracy_strict, report.per_query.head()
 
-Scoring follows the benchmark's own analysis code (NIH-CARD/biomedsql,
-``utils/analysis_utils.get_metrics``): a question's rows are identified by
-their ``UUID`` column; **execution accuracy** (EX) is 1 when the set of
-UUIDs the predicted query returns equals the set the gold query returns,
-else 0; the **Jaccard** index of the two sets is reported beside it. Where
-the gold result has no UUID column (counts, aggregates) -- or the predicted
-result lacks one -- the sets of all returned cell values are compared, as the
-reference code's fallback does (floats to 6 significant digits, integral
-floats as ints). A predicted query that fails to parse, errors or runs past
-``timeout`` seconds scores EX 0 / Jaccard 0 and the run goes on; its error
-is kept in ``per_query``. A gold query that fails is reported as
-``gold_error`` and scores 0 (it is counted, so a broken gold set is visible).
+Gold answers are the ``execution_results`` column the authors stored with each
+question (read with ``ast.literal_eval``, see :mod:`omicsdata.biomedsql_score`);
+the gold SQL is kept in the store but never re-run here. Two scores are
+reported side by side, never one instead of the other: ``execution_accuracy``
+by the authors' rule (NIH-CARD/biomedsql ``utils/analysis_utils.get_metrics``:
+equal sets of ``UUID`` values, case-sensitive; two results without a ``UUID``
+column count as equal) and ``execution_accuracy_strict``, ours (the same UUID
+rule, but results without UUIDs must hold the same values). A gold value that
+cannot be parsed is status ``gold_error`` and scores 0.
 
-Gold queries are written for BigQuery with a ``{dataset_name}`` placeholder;
-they are transpiled to DuckDB with ``sqlglot`` (the ``sql`` extra) after the
-placeholder is replaced. Predicted queries run as given (``pred_dialect``
-to transpile them too). Tables are loaded into an in-memory DuckDB, after
-which external access (files, network) is switched off and each predicted
-query runs in a transaction that is rolled back, so a query can neither read
-local files nor change the tables other queries see.
+Predictions are BigQuery SQL, as the benchmark prompts ask for (backticked
+``<project>.<dataset>.<table>`` paths, e.g. ``card-ai-389220.bio_sql_benchmark.<table>``,
+or the ``{dataset_name}`` placeholder): they are transpiled from BigQuery to
+DuckDB with ``sqlglot`` (the ``sql`` extra; ``pred_dialect=None`` runs them
+as given) and every ``[project.]dataset.table`` whose table is a local table is
+mapped to it. A predicted query that fails to parse, errors or runs past
+``timeout`` seconds scores 0 and the run goes on; its error is kept in
+``per_query``. Tables are loaded into an in-memory DuckDB, after which external
+access (files, network) is switched off and each predicted query runs in a
+transaction that is rolled back, so a query can neither read local files nor
+change the tables other queries see.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import threading
 import time
 from typing import Any, Iterable, Mapping
 
-import numpy as np
 import pandas as pd
 
 from .errors import OmicsDataError, SchemaMismatchError
@@ -51,14 +51,18 @@ class SQLHarnessError(OmicsDataError):
 class EvalReport:
     """Result of :func:`evaluate`.
 
-    ``per_query``: one row per evaluated question -- ``uuid``, ``ex`` (0/1),
-    ``jaccard``, ``rows`` (rows the prediction returned), ``status`` (``ok``,
-    ``error``, ``timeout``, ``gold_error``, ``gold_timeout``), ``error``,
-    ``pred_seconds``, ``gold_seconds``.
+    ``execution_accuracy`` / ``jaccard``: the authors' rule;
+    ``execution_accuracy_strict`` / ``jaccard_strict``: ours (see the module docstring).
+    ``per_query``: one row per evaluated question -- ``uuid``, ``ex``, ``jaccard``,
+    ``ex_strict``, ``jaccard_strict``, ``rows`` (rows the prediction returned),
+    ``status`` (``ok``, ``error``, ``timeout``, ``gold_error``), ``error``, ``sql_run``
+    (the DuckDB SQL actually run), ``pred_seconds``.
     """
 
     execution_accuracy: float
     jaccard: float
+    execution_accuracy_strict: float
+    jaccard_strict: float
     n: int
     n_errors: int
     n_timeouts: int
@@ -67,58 +71,14 @@ class EvalReport:
     per_query: pd.DataFrame
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("execution_accuracy", "jaccard", "n", "n_errors", "n_timeouts",
-                                                "n_gold_errors", "seconds")}
+        return {k: getattr(self, k) for k in ("execution_accuracy", "jaccard", "execution_accuracy_strict",
+                                                "jaccard_strict", "n", "n_errors", "n_timeouts", "n_gold_errors",
+                                                "seconds")}
 
     def __repr__(self) -> str:
-        return (f"BiomedSQL EX {self.execution_accuracy:.4f} (Jaccard {self.jaccard:.4f}) over {self.n} queries; "
-                f"{self.n_errors} failed, {self.n_timeouts} timed out, {self.n_gold_errors} gold failures; "
-                f"{self.seconds:.1f}s")
-
-
-# -- result comparison ---------------------------------------------------------------------
-def _norm(v):
-    if v is None:
-        return None
-    if isinstance(v, (np.generic,)):
-        v = v.item()
-    if isinstance(v, bool):
-        return int(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return None
-        if math.isfinite(v) and v == int(v) and abs(v) < 2**53:
-            return int(v)
-        return float(f"{v:.6g}")
-    if isinstance(v, int):
-        return v
-    return str(v)
-
-
-def _uuid_col(columns: list[str]) -> int | None:
-    for i, c in enumerate(columns):
-        if str(c).lower() == "uuid":
-            return i
-    return None
-
-
-def result_ids(columns: list[str], rows: list[tuple], use_uuid: bool = True) -> set:
-    """The set a result is scored by: its UUID column's values, else all (normalised) cell values."""
-    k = _uuid_col(columns) if use_uuid else None
-    if k is not None:
-        return {_norm(r[k]) for r in rows}
-    return {_norm(v) for r in rows for v in r}
-
-
-def score(gold: tuple[list[str], list[tuple]], pred: tuple[list[str], list[tuple]]) -> tuple[int, float]:
-    """``(ex, jaccard)`` of a predicted result against the gold result (see the module docstring)."""
-    gcols, grows = gold
-    pcols, prows = pred
-    both_uuid = _uuid_col(gcols) is not None and _uuid_col(pcols) is not None
-    g = result_ids(gcols, grows, both_uuid)
-    p = result_ids(pcols, prows, both_uuid)
-    union = len(g | p)
-    return int(g == p), (len(g & p) / union if union else 1.0)
+        return (f"BiomedSQL EX {self.execution_accuracy:.4f} (authors' rule; strict {self.execution_accuracy_strict:.4f}), "
+                f"Jaccard {self.jaccard:.4f} over {self.n} queries; {self.n_errors} failed, {self.n_timeouts} timed out, "
+                f"{self.n_gold_errors} unreadable gold results; {self.seconds:.1f}s")
 
 
 # -- engine ---------------------------------------------------------------------------------
@@ -156,18 +116,34 @@ def connect(source: Any = "biomedsql", *, schema: str = DEFAULT_SCHEMA, threads:
     return con
 
 
-def to_duckdb(sql: str, dialect: str | None = "bigquery", schema: str = DEFAULT_SCHEMA) -> str:
-    """Replace the ``{dataset_name}`` placeholder by ``schema`` and transpile ``dialect`` SQL to DuckDB."""
+def to_duckdb(sql: str, dialect: str | None = "bigquery", schema: str = DEFAULT_SCHEMA,
+              tables: Iterable[str] | None = None) -> str:
+    """BigQuery (or ``dialect``) SQL as DuckDB SQL run against the local tables.
+
+    The ``{dataset_name}`` placeholder becomes ``schema``; every table reference
+    ``[project.]dataset.table`` (backticked or not) whose ``table`` is one of
+    ``tables`` (all qualified references when ``tables`` is None) is mapped to
+    ``schema.table``, whatever project and dataset it names. ``dialect=None``
+    or ``"duckdb"`` only replaces the placeholder.
+    """
     sql = sql.replace(PLACEHOLDER, schema)
     if not dialect or dialect == "duckdb":
         return sql
     try:
         import sqlglot
+        from sqlglot import exp
     except ImportError:
         raise SQLHarnessError("transpiling BigQuery SQL needs sqlglot: pip install 'omicszoo[sql]'") from None
-    # BigQuery `project.dataset.table` paths: keep only dataset.table so they resolve in <schema>
-    sql = re.sub(r"`[^`.]+\.(" + re.escape(schema) + r")\.([^`]+)`", r"`\1.\2`", sql)
-    out = sqlglot.transpile(sql, read=dialect, write="duckdb")
+    known = None if tables is None else {t.lower() for t in tables}
+    out = []
+    for tree in sqlglot.parse(sql, read=dialect):
+        if tree is None:
+            continue
+        for t in tree.find_all(exp.Table):
+            if (t.args.get("db") or t.args.get("catalog")) and (known is None or t.name.lower() in known):
+                t.set("catalog", None)
+                t.set("db", exp.to_identifier(schema))
+        out.append(tree.sql(dialect="duckdb"))
     return ";\n".join(out)
 
 
@@ -223,19 +199,7 @@ def _predictions(predicted_sql, bench: pd.DataFrame) -> dict[str, str]:
     return dict(zip(bench["uuid"].astype(str), preds))
 
 
-def evaluate(predicted_sql: Mapping[str, str] | Iterable[str] | pd.DataFrame, source: Any = "biomedsql", *,
-             split: str | Iterable[str] | None = None, timeout: float | None = 30.0,
-             schema: str = DEFAULT_SCHEMA, gold_dialect: str | None = "bigquery",
-             pred_dialect: str | None = None, threads: int | None = None, con=None,
-             progress: bool = False) -> EvalReport:
-    """Execution accuracy of ``predicted_sql`` on BiomedSQL (see the module docstring for the rule).
-
-    ``predicted_sql``: ``{uuid: sql}``, a DataFrame with ``uuid`` and ``sql``
-    columns, or a list aligned with the benchmark rows of ``split``.
-    ``source``: the store (catalog name, folder or MuData). ``timeout``:
-    seconds per query (None: no limit). ``con``: reuse a :func:`connect`
-    connection. Never raises for a failing query -- only for bad arguments.
-    """
+def _benchmark(source, split) -> pd.DataFrame:
     from .text.tables import read_table
 
     bench = read_table(source, "benchmark").to_pandas()
@@ -244,6 +208,29 @@ def evaluate(predicted_sql: Mapping[str, str] | Iterable[str] | pd.DataFrame, so
         bench = bench[bench["split"].isin(want)].reset_index(drop=True)
         if bench.empty:
             raise SQLHarnessError(f"no BiomedSQL questions in split(s) {sorted(want)}")
+    if "execution_results" not in bench.columns:
+        raise SQLHarnessError("the store's benchmark table has no 'execution_results' column (the stored gold "
+                              "results); rebuild it with od.build('biomedsql', force=True)")
+    # the same question may sit in two files (dev_sample is drawn from dev): score it once
+    return bench.drop_duplicates("uuid", keep="first").reset_index(drop=True)
+
+
+def evaluate(predicted_sql: Mapping[str, str] | Iterable[str] | pd.DataFrame, source: Any = "biomedsql", *,
+             split: str | Iterable[str] | None = None, timeout: float | None = 30.0,
+             schema: str = DEFAULT_SCHEMA, pred_dialect: str | None = "bigquery",
+             threads: int | None = None, con=None, progress: bool = False) -> EvalReport:
+    """Execution accuracy of ``predicted_sql`` on BiomedSQL (see the module docstring for both rules).
+
+    ``predicted_sql``: ``{uuid: sql}``, a DataFrame with ``uuid`` and ``sql``
+    columns, or a list aligned with the questions of ``split``.
+    ``source``: the store (catalog name, folder or MuData). ``timeout``:
+    seconds per query (None: no limit). ``pred_dialect``: the predictions'
+    dialect (BigQuery by default; None runs them as given). ``con``: reuse a
+    :func:`connect` connection. Never raises for a failing query -- only for bad arguments.
+    """
+    from .biomedsql_score import GoldParseError, parse_results, score_authors, score_strict, to_records
+
+    bench = _benchmark(source, split)
     preds = _predictions(predicted_sql, bench)
     by_uuid = bench.set_index("uuid")
     unknown = [u for u in preds if u not in by_uuid.index]
@@ -253,6 +240,8 @@ def evaluate(predicted_sql: Mapping[str, str] | Iterable[str] | pd.DataFrame, so
     own = con is None
     if own:
         con = connect(source, schema=schema, threads=threads)
+    local = [r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [schema]).fetchall()]
     t0 = time.perf_counter()
     rows = []
     items = list(preds.items())
@@ -261,44 +250,45 @@ def evaluate(predicted_sql: Mapping[str, str] | Iterable[str] | pd.DataFrame, so
         items = tqdm(items, desc="BiomedSQL", unit="query")
     try:
         for uuid, psql in items:
-            rec = {"uuid": uuid, "ex": 0, "jaccard": 0.0, "rows": 0, "status": "ok", "error": None,
-                   "pred_seconds": None, "gold_seconds": None}
-            t = time.perf_counter()
+            rec = {"uuid": uuid, "ex": 0, "jaccard": 0.0, "ex_strict": 0, "jaccard_strict": 0.0, "rows": 0,
+                   "status": "ok", "error": None, "sql_run": None, "pred_seconds": None}
             try:
-                gold = run_query(con, to_duckdb(str(by_uuid.at[uuid, "sql"]), gold_dialect, schema), timeout)
+                gold = parse_results(by_uuid.at[uuid, "execution_results"])
+            except GoldParseError as e:
+                rec.update(status="gold_error", error=f"question {uuid}: stored execution_results: {e}")
+                rows.append(rec)
+                continue
+            t = time.perf_counter()
+            pred = None
+            try:
+                if psql is None or (isinstance(psql, float) and math.isnan(psql)) or not str(psql).strip():
+                    raise ValueError("no SQL predicted")
+                rec["sql_run"] = to_duckdb(str(psql), pred_dialect, schema, tables=local)
+                cols, prow = run_query(con, rec["sql_run"], timeout)
+                pred = to_records(cols, prow)
+                rec["rows"] = len(prow)
             except TimeoutError as e:
-                rec.update(status="gold_timeout", error=f"gold query {e}")
-                gold = None
-            except Exception as e:  # noqa: BLE001
-                rec.update(status="gold_error", error=f"gold query: {type(e).__name__}: {e}")
-                gold = None
-            rec["gold_seconds"] = time.perf_counter() - t
-            if gold is not None:
-                t = time.perf_counter()
-                try:
-                    if psql is None or (isinstance(psql, float) and math.isnan(psql)) or not str(psql).strip():
-                        raise ValueError("no SQL predicted")
-                    sql = to_duckdb(str(psql), pred_dialect, schema) if pred_dialect else \
-                        str(psql).replace(PLACEHOLDER, schema)
-                    pred = run_query(con, sql, timeout)
-                    rec["ex"], rec["jaccard"] = score(gold, pred)
-                    rec["rows"] = len(pred[1])
-                except TimeoutError as e:
-                    rec.update(status="timeout", error=str(e))
-                except Exception as e:  # noqa: BLE001
-                    rec.update(status="error", error=f"{type(e).__name__}: {e}")
-                rec["pred_seconds"] = time.perf_counter() - t
+                rec.update(status="timeout", error=str(e))
+            except Exception as e:  # noqa: BLE001 - parse/engine failures are per-query errors
+                rec.update(status="error", error=f"{type(e).__name__}: {e}")
+            rec["pred_seconds"] = time.perf_counter() - t
+            rec["ex"], rec["jaccard"] = score_authors(uuid, gold, pred)
+            rec["ex_strict"], rec["jaccard_strict"] = score_strict(uuid, gold, pred)
             rows.append(rec)
     finally:
         if own:
             con.close()
-    per = pd.DataFrame(rows, columns=["uuid", "ex", "jaccard", "rows", "status", "error", "pred_seconds",
-                                      "gold_seconds"])
+    per = pd.DataFrame(rows, columns=["uuid", "ex", "jaccard", "ex_strict", "jaccard_strict", "rows", "status",
+                                      "error", "sql_run", "pred_seconds"])
     n = len(per)
     st = per["status"]
+
+    def mean(c):
+        return float(per[c].mean()) if n else float("nan")
+
     return EvalReport(
-        execution_accuracy=float(per["ex"].mean()) if n else float("nan"),
-        jaccard=float(per["jaccard"].mean()) if n else float("nan"),
+        execution_accuracy=mean("ex"), jaccard=mean("jaccard"),
+        execution_accuracy_strict=mean("ex_strict"), jaccard_strict=mean("jaccard_strict"),
         n=n, n_errors=int((st == "error").sum()), n_timeouts=int((st == "timeout").sum()),
-        n_gold_errors=int(st.isin(["gold_error", "gold_timeout"]).sum()),
+        n_gold_errors=int((st == "gold_error").sum()),
         seconds=time.perf_counter() - t0, per_query=per)

@@ -124,9 +124,25 @@ class DatasetCard:
             lines.append("  size:       " + ", ".join(parts))
         lines.append(f"  licence:    {r['license']}")
         lines.append(f"  citation:   {' '.join(r['citation'].split())}")
-        for a in r.get("assumptions", []):
-            lines.append(f"  assumption: {a}")
+        for kind, text in self.evidence():
+            lines.append(f"  {kind + ':':<11} {text}")
         return "\n".join(lines)
+
+    def evidence(self) -> list[tuple[str, str]]:
+        """The card's ``assumptions`` as ``(kind, text)``: kind ``confirmed`` (checked against the
+        publisher's files, the file named in the text), ``unverifiable`` or ``assumed`` (the default)."""
+        out = []
+        for a in self.raw.get("assumptions", []):
+            text = " ".join(str(a).split())
+            head, _, rest = text.partition(":")
+            tag = head.split("(")[0].strip().upper()
+            kind = {"CONFIRMED": "confirmed", "ASSUMED": "assumed", "NOT VERIFIABLE": "unverifiable"}.get(tag)
+            if not kind:
+                out.append(("assumed", text))
+                continue
+            source = head[len(head.split("(")[0]):].strip()  # "(file read)" when the tag names it
+            out.append((kind, f"{rest.strip()} {source}".strip()))
+        return out
 
     _repr_pretty_ = lambda self, p, cycle: p.text(repr(self))  # noqa: E731
 

@@ -5,7 +5,10 @@ into the files a GDC download yields, in their published layouts
 (STAR - Counts TSV, SeSAMe beta values, miRNA quantification, gzipped masked
 somatic MAF, RPPA TSV) and the ``/files`` and ``/cases`` hits describing them
 (``file_id``, ``md5sum``, ``file_size``, ``associated_entities``,
-``demographic``, ``diagnoses`` ...). Layout under ``out``::
+``demographic``, ``diagnoses``, ``follow_ups`` ...) in the GDC's current data model
+(``demographic.sex_at_birth``, not the removed ``gender``; some alive patients'
+latest follow-up only in ``follow_ups.days_to_follow_up``; some lower-case
+``vital_status``). Layout under ``out``::
 
     out/files/<file_id>/<file_name>
     out/files.json      # /files hits (FILE_FIELDS), one per file
@@ -17,7 +20,8 @@ tests' GDC look-alike server. Patients get TCGA-style barcodes
 Options add the awkward cases real data has: ``duplicates`` (patients with a
 second RNA aliquot), ``normals`` (solid-tissue-normal files that must be
 skipped), ``unusable_time`` (patients whose clinical record has no usable
-survival time), ``na_fraction`` (``NA`` beta values).
+survival time), ``na_fraction`` (``NA`` beta values), ``rppa_portions``
+(patients with a second RPPA portion barcode on an older plate).
 """
 from __future__ import annotations
 
@@ -213,7 +217,8 @@ def _uuid(seed: int, *key) -> str:
 
 def write_gdc_raw(out, spec: "synth.CohortSpec | None" = None, mdata=None, *, modalities=synth.MODALITIES,
                   duplicates: int = 0, normals: int = 0, unusable_time: int = 0, na_fraction: float = 0.0,
-                  rppa_duplicates: bool = False, silent_mutations: bool = True, **spec_kw) -> dict:
+                  rppa_duplicates: bool = False, silent_mutations: bool = True, rppa_portions: int = 0,
+                  **spec_kw) -> dict:
     """Write the cohort as GDC raw files under ``out``; return a dict with
     ``files`` (``/files`` hits, each with an extra ``local_path``), ``cases``
     (``/cases`` hits), ``index`` (file-index rows for
@@ -267,6 +272,9 @@ def write_gdc_raw(out, spec: "synth.CohortSpec | None" = None, mdata=None, *, mo
     dense = {m: mdata.mod[m].X for m in modalities if m != "mutation"}
     dense = {m: (X.compute() if hasattr(X, "compute") else np.asarray(X)) for m, X in dense.items()}
     mutX = mdata.mod["mutation"].X.tocsr() if "mutation" in modalities else None
+    rppa_dup = set(rng.choice(np.flatnonzero(obs["has_protein"].to_numpy()), size=rppa_portions, replace=False)
+                   .tolist()) if rppa_portions and "protein" in modalities else set()
+    expected_rppa: dict = {}
     dup_patients = list(rng.choice(np.flatnonzero(obs["has_rna"].to_numpy()), size=min(duplicates, n), replace=False)) \
         if duplicates and "rna" in modalities else []
     normal_patients = list(rng.choice(n, size=min(normals, n), replace=False)) if normals else []
@@ -289,6 +297,8 @@ def write_gdc_raw(out, spec: "synth.CohortSpec | None" = None, mdata=None, *, mo
             elif m == "protein":
                 dup = {names[m][0]: "1.5"} if rppa_duplicates else None
                 emit(m, i, rppa_text(names[m], dense[m][i], dup))
+                if i in rppa_dup:  # a second portion on an OLDER plate (values doubled): the rule must drop it
+                    expected_rppa[barcodes[i]] = emit(m, i, rppa_text(names[m], dense[m][i] * 2 + 1, dup), plate=50)
             elif m == "mutation":
                 row = mutX[i]
                 genes = [names[m][j] for j in row.indices]
@@ -306,24 +316,33 @@ def write_gdc_raw(out, spec: "synth.CohortSpec | None" = None, mdata=None, *, mo
         dead = bool(ev[i])
         t = float(tm[i])
         st = int(stg[i])
-        demo = {"vital_status": "Dead" if dead else "Alive", "days_to_death": int(t) if dead else None,
-                "gender": str(sex[i]), "race": ["white", "black or african american", "asian"][i % 3]}
+        vital = "Dead" if dead else "Alive"
+        if i % 6 == 4:  # older spelling, still served for some cases: lower-case vital status
+            vital = vital.lower()
+        demo = {"vital_status": vital, "days_to_death": int(t) if dead else None,
+                "sex_at_birth": str(sex[i]), "race": ["white", "black or african american", "asian"][i % 3]}
         diag = {"days_to_last_follow_up": None if dead else int(t),
                 "age_at_diagnosis": int(round(float(age[i]) * 365.25)),
                 "ajcc_pathologic_stage": f"Stage {['I', 'II', 'III', 'IV'][st - 1]}" if st else "Not Reported"}
         diags = [diag]
+        follow_ups = []
         if not dead and i % 5 == 0:  # an older diagnosis record with a shorter follow-up
             diags.append({"days_to_last_follow_up": max(int(t) - 100, 0), "age_at_diagnosis": None,
                           "ajcc_pathologic_stage": None})
+        if not dead and i % 4 == 1:  # data release 42+: the latest follow-up only in follow_ups
+            diag["days_to_last_follow_up"] = None if i % 8 == 1 else max(int(t) - 50, 0)
+            follow_ups = [{"days_to_follow_up": max(int(t) - 200, 0)}, {"days_to_follow_up": int(t)}]
         if i in unusable:
             if dead:
                 demo["days_to_death"] = None
             else:
                 for d in diags:
                     d["days_to_last_follow_up"] = None
+                follow_ups = []
         cases.append({"case_id": _uuid(spec.seed, "case", barcodes[i]), "submitter_id": barcodes[i],
                       "project": {"project_id": str(proj[i])},
-                      "demographic": demo, "diagnoses": diags})
+                      "demographic": demo, "diagnoses": diags,
+                      **({"follow_ups": follow_ups} if follow_ups else {})})
     with open(out / "files.json", "w") as fh:
         json.dump(files, fh)
     with open(out / "cases.json", "w") as fh:
@@ -331,6 +350,11 @@ def write_gdc_raw(out, spec: "synth.CohortSpec | None" = None, mdata=None, *, mo
     id_map = dict(zip(barcodes, map(str, obs.index)))
     expected = {"unusable_time": sorted(barcodes[i] for i in unusable),
                 "duplicate_rna": expected_dup,
-                "normal_patients": sorted(barcodes[i] for i in normal_patients)}
+                "duplicate_rppa_portions": expected_rppa,
+                "normal_patients": sorted(barcodes[i] for i in normal_patients),
+                # alive, usable, latest follow-up only in follow_ups (and no diagnosis follow-up at all)
+                "follow_ups_latest": sorted(c["submitter_id"] for c in cases if c.get("follow_ups")),
+                "follow_ups_only": sorted(c["submitter_id"] for c in cases if c.get("follow_ups") and all(
+                    d.get("days_to_last_follow_up") is None for d in c["diagnoses"]))}
     return {"root": str(out), "files": files, "cases": cases, "index": index, "id_map": id_map,
             "expected": expected, "spec": spec, "mdata": mdata}

@@ -21,6 +21,13 @@ count is not confirmed here).
     .venv/bin/python scripts/bench_tosg.py                      # 10k, 50k, 500k nodes
     .venv/bin/python scripts/bench_tosg.py --nodes 10000 --batch 64 --seconds 1
     .venv/bin/python scripts/bench_tosg.py --storage   # dense vs CSR, as the builder measures it
+    .venv/bin/python scripts/bench_tosg.py --ranges    # bytes read to sample 2,000 cells of 3 shards
+
+``--ranges`` writes a 3-shard release in the published layout (tests/tosg_layout.py;
+``--rows`` rows x ``--width`` float32 columns a shard), serves it from the Hub
+look-alike (tests/hubserver.py, LFS mode) on 127.0.0.1 and builds
+``omnicell-tosg`` with ``sample_size=2000``: bytes the server sent for the shards
+against their total size, and the number of range requests.
 
 ``--storage`` runs the builder's own measurement (``choose_storage``: bytes
 with the store codec and decode time) on rows of the published width
@@ -97,6 +104,42 @@ def storage_table(n_rows: int = 128, width: int = 533_458, measured: int = 412_0
     return 0
 
 
+def ranges_figure(rows: int, width: int, sample: int = 2000) -> int:
+    import os
+    import tempfile
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    import huggingface_hub.constants as hf_constants
+    from hubserver import HubServer
+    from tosg_layout import make_release, serve_release
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.update(OMICSDATA_HOME=f"{tmp}/home", HF_HOME=f"{tmp}/home/hf", HF_HUB_DISABLE_XET="1",
+                          HF_HUB_DISABLE_TELEMETRY="1")
+        hf_constants.HF_HUB_DISABLE_XET = True
+        truth = make_release(f"{tmp}/rel", n_donors=3 * rows // 50, cells_per_donor=50, n_transcripts=width,
+                             n_proteins=16, module=8, rows_per_shard=rows, pretrain_studies=(), seed=0,
+                             tissues={"brain": "braincellatlas", "lung": "cellxgene", "blood": "cellxgene"})
+        with HubServer(f"{tmp}/hub", lfs_threshold=1) as server:
+            os.environ["HF_ENDPOINT"] = server.url
+            serve_release(server, f"{tmp}/rel")
+            import omicsdata as od
+
+            t0 = time.perf_counter()
+            m = od.load(od.build("omnicell-tosg", sample_size=sample, seed=0))
+            el = time.perf_counter() - t0
+            rep = m.uns["omicsdata"]["extra"]["report"]["expression_read"]
+            total = sum(Path(f"{tmp}/rel/{s}").stat().st_size for s in truth["shards"])
+            sent = rep["bytes_fetched"]  # shards only (the server also sent metadata, text, edges)
+            assert sent <= server.bytes_sent("/cdn/")
+    print(f"{len(truth['shards'])} shards x {rows:,} rows x {width:,} float32 columns; sampled {m.n_obs:,} cells\n")
+    print("| shard bytes total | bytes downloaded | fraction | range requests | build s |")
+    print("|---:|---:|---:|---:|---:|")
+    print(f"| {total:,} | {sent:,} | {sent / total:.2%} | {rep['requests']:,} | {el:.1f} |")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nodes", type=int, nargs="+", default=[10_000, 50_000, 500_000])
@@ -104,6 +147,9 @@ def main(argv=None) -> int:
     ap.add_argument("--degree", type=int, default=4, help="edges per node")
     ap.add_argument("--seconds", type=float, default=2.0, help="timed loop length per case")
     ap.add_argument("--storage", action="store_true", help="dense vs CSR table instead")
+    ap.add_argument("--ranges", action="store_true", help="bytes read to sample 2,000 cells of a 3-shard set")
+    ap.add_argument("--rows", type=int, default=10_000, help="rows per shard (--ranges)")
+    ap.add_argument("--width", type=int, default=2_000, help="float32 columns per shard (--ranges)")
     ap.add_argument("--child", nargs=2, metavar=("NODES", "ROUTE"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.child:
@@ -111,6 +157,8 @@ def main(argv=None) -> int:
         return 0
     if a.storage:
         return storage_table()
+    if a.ranges:
+        return ranges_figure(a.rows, a.width)
     rows = []
     for n in a.nodes:
         for r in ROUTES:

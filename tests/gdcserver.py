@@ -17,7 +17,12 @@ Fault injection (``server.faults``, each consumed when it fires):
 ``{"kind": "corrupt", "file_id": id}`` (serve flipped bytes; md5 no longer matches),
 ``{"kind": "evil_tar", "member": "../x"}`` (a batch archive with an extra unsafe member),
 ``{"kind": "bad_row"}`` is done by editing the file on disk instead.
-``server.log`` records ``(method, path, range header)`` of every request.
+``server.log`` records ``(method, path, range header)`` of every request and
+``server.bodies`` the ``(path, JSON body)`` of every POST.
+
+``GET /status`` answers like the GDC's status endpoint (``status``, ``tag``,
+``version``, ``data_release``...); ``server.status`` can be edited to play a
+changed upstream.
 """
 from __future__ import annotations
 
@@ -92,6 +97,10 @@ class GDCServer:
         self.by_id = {f["file_id"]: f for f in self.files}
         self.faults: list[dict] = []
         self.log: list[tuple] = []
+        self.bodies: list[tuple] = []
+        self.status = {"commit": "0" * 40, "data_release": "Data Release 42.0 - December 2024",
+                       "data_release_version": {"major": 42, "minor": 0}, "status": "OK", "tag": "7.0.0",
+                       "version": 1}
         self.page_cap = page_cap  # the real API caps page size; tests use a small cap to force paging
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -157,11 +166,14 @@ class GDCServer:
                     return
                 if self.path.startswith("/data/"):
                     return self._file(self.path.split("/")[2].split("?")[0])
+                if self.path.split("?")[0] in ("/status", "/v0/status"):
+                    return self._json(200, srv.status)
                 self._json(404, {"message": "not found"})
 
             def do_POST(self):
                 body = self._body()
                 srv.log.append(("POST", self.path, self.headers.get("Range")))
+                srv.bodies.append((self.path, body))
                 if self._status_fault(self.path):
                     return
                 if self.path in ("/files", "/cases"):

@@ -93,6 +93,7 @@ class HubServer:
         self.requests: list[tuple[str, str]] = []  # (method, unquoted path without query)
         self.request_headers: list[dict[str, str]] = []  # lower-cased headers of each request, same order
         self.commits: list[dict] = []  # one dict per accepted commit (repo, oid, paths)
+        self.sent: list[tuple[str, int]] = []  # (request path, body bytes sent) of every file GET, ranges included
         self._faults: list[_Fault] = []
         self._lock = threading.RLock()
         self._hash_cache: dict[tuple[str, int, int], str] = {}
@@ -241,6 +242,10 @@ class HubServer:
                     f.times -= 1
                     return f
         return None
+
+    def bytes_sent(self, contains: str = "") -> int:
+        """Body bytes sent for file GETs (whole or ranged) whose path contains ``contains``."""
+        return sum(n for p, n in list(self.sent) if contains in p)
 
     def requested(self, method: str | None = None, contains: str = "") -> list[tuple[str, str]]:
         """Logged requests filtered by method and path substring."""
@@ -408,8 +413,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve_bytes(file, headers, fault)
 
     def _serve_bytes(self, file: Path, headers: dict, fault):
-        data = file.read_bytes()
-        size = len(data)
+        size = file.stat().st_size  # only the asked-for span is read (shards can be large)
         headers = {**headers, "Accept-Ranges": "bytes"}
         status, start, end = 200, 0, size
         rng = self.headers.get("Range")
@@ -425,9 +429,13 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._send(416, b"", {**headers, "Content-Range": f"bytes */{size}"})
                 status = 206
                 headers["Content-Range"] = f"bytes {start}-{max(end - 1, start)}/{size}"
-        chunk = data[start:end]
         if self.command == "HEAD":
             return self._send(200, b"", {**headers, "Content-Length": str(size)}, "application/octet-stream")
+        with open(file, "rb") as fh:
+            fh.seek(start)
+            chunk = fh.read(max(0, end - start))
+        with self.hub._lock:
+            self.hub.sent.append((unquote(urlsplit(self.path).path), len(chunk)))
         if fault is not None and fault.truncate_to is not None:
             self.send_response(status)
             for k, v in {**headers, "Content-Type": "application/octet-stream", "Content-Length": str(len(chunk))}.items():

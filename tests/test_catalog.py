@@ -243,3 +243,15 @@ def test_broken_entry_point_names_itself(monkeypatch):
     monkeypatch.setattr("importlib.metadata.entry_points", lambda **kw: [_FakeEntryPoint("bad", "no_such_module_x")])
     with pytest.raises(od.CatalogError, match="entry point 'bad = no_such_module_x'"):
         od.list_datasets()
+
+
+def test_card_evidence_separates_confirmed_from_assumed():
+    card = od.catalog.DatasetCard({"assumptions": [
+        "CONFIRMED (repo/file.py): columns a, b", "ASSUMED: the licence", "NOT VERIFIABLE: shard hashes",
+        "an untagged note"]}, path=None)
+    assert card.evidence() == [("confirmed", "columns a, b (repo/file.py)"), ("assumed", "the licence"),
+                               ("unverifiable", "shard hashes"), ("assumed", "an untagged note")]
+    # every shipped card that was checked against its publisher says so
+    for name in ("biomedsql", "target-qa", "omnicell-tosg", "mogonet-rosmap"):
+        kinds = {k for k, _ in od.info(name).evidence()}
+        assert "confirmed" in kinds, name

@@ -28,7 +28,8 @@ def test_survival_rules():
     assert df["stage"].tolist() == ["Stage IIA", "Stage IIA", None]
     assert df["cancer_type"].iloc[0] == "TCGA-BRCA" and df["sex"].iloc[0] == "female"
     assert {d["patient_id"]: d["reason"] for d in dropped} == {
-        "TCGA-00-0003": "dead without days_to_death", "TCGA-00-0004": "alive without days_to_last_follow_up",
+        "TCGA-00-0003": "dead without days_to_death",
+        "TCGA-00-0004": "alive without days_to_last_follow_up or follow_ups.days_to_follow_up",
         "TCGA-00-0005": "vital_status 'Not Reported'"}
 
 
@@ -39,3 +40,50 @@ def test_stage_number_and_errors():
         parse_cases([{"case_id": "x"}])
     with pytest.raises(FormatError, match="TCGA-00-0001 appears in more than one"):
         parse_cases([case("TCGA-00-0001", "Dead", 5), case("TCGA-00-0001", "Dead", 5)])
+
+
+def current(pid, vital, dtd=None, diag_fu=None, follow_ups=(), sex="female"):
+    """A hit in the GDC's current data model (sex_at_birth; follow-up possibly only in follow_ups)."""
+    h = {"case_id": pid.lower(), "submitter_id": pid, "project": {"project_id": "TCGA-LUAD"},
+         "demographic": {"vital_status": vital, "days_to_death": dtd, "sex_at_birth": sex, "race": "asian"},
+         "diagnoses": [{"days_to_last_follow_up": diag_fu, "age_at_diagnosis": 21000,
+                        "ajcc_pathologic_stage": "Stage I"}]}
+    if follow_ups:
+        h["follow_ups"] = [{"days_to_follow_up": f} for f in follow_ups]
+    return h
+
+
+def test_sex_at_birth_with_gender_fallback():
+    old = case("TCGA-00-0001", "Dead", 10)  # an older response: demographic.gender only
+    df, _ = parse_cases([current("TCGA-00-0002", "Dead", 10, sex="male"), old])
+    assert df.loc["TCGA-00-0002", "sex"] == "male" and df.loc["TCGA-00-0001", "sex"] == "female"
+    both = current("TCGA-00-0003", "Dead", 10, sex="male")
+    both["demographic"]["gender"] = "female"
+    assert parse_cases([both])[0]["sex"].iloc[0] == "male"  # sex_at_birth wins
+
+
+def test_follow_ups_give_the_greatest_time_and_keep_patients():
+    hits = [current("TCGA-00-0001", "Alive", None, None, (90, 811, None)),  # follow-up only in follow_ups
+            current("TCGA-00-0002", "Alive", None, 300, (120,)),           # diagnoses later than follow_ups
+            current("TCGA-00-0003", "Alive", None, 300, (1400,)),          # follow_ups later than diagnoses
+            current("TCGA-00-0004", "Alive", None, None, ())]              # neither: dropped
+    df, dropped = parse_cases(hits)
+    assert list(df.index) == ["TCGA-00-0001", "TCGA-00-0002", "TCGA-00-0003"]
+    np.testing.assert_array_equal(df["os_time"], [811, 300, 1400])
+    assert [d["patient_id"] for d in dropped] == ["TCGA-00-0004"]
+
+
+def test_vital_status_is_case_insensitive_and_read_inside_diagnoses():
+    lower = current("TCGA-00-0001", "dead", 77)
+    upper = current("TCGA-00-0002", "ALIVE", None, 50)
+    old = {"case_id": "c3", "submitter_id": "TCGA-00-0003", "project": {"project_id": "TCGA-OV"},
+           "demographic": {"gender": "female", "race": "white"},  # older response: vital status inside diagnoses
+           "diagnoses": [{"vital_status": "dead", "days_to_death": 640, "days_to_last_follow_up": 600,
+                          "age_at_diagnosis": 20000, "ajcc_pathologic_stage": None}]}
+    old_alive = {"case_id": "c4", "submitter_id": "TCGA-00-0004", "project": {"project_id": "TCGA-OV"},
+                 "demographic": {"gender": "male"},
+                 "diagnoses": [{"vital_status": "alive", "days_to_last_follow_up": 1234}]}
+    df, dropped = parse_cases([lower, upper, old, old_alive])
+    assert not dropped
+    np.testing.assert_array_equal(df["os_event"], [1, 0, 1, 0])
+    np.testing.assert_array_equal(df["os_time"], [77, 50, 640, 1234])

@@ -28,3 +28,24 @@ def test_mirna_errors(tmp_path):
     p.write_text(MIRNA.replace("27036", "27,036"))
     with pytest.raises(FormatError, match=r"m.txt, line 3: column 'read_count'"):
         read_mirna(p)
+
+
+ISOFORMS = """miRNA_ID\tisoform_coords\tread_count\treads_per_million_miRNA_mapped\tcross-mapped\tmiRNA_region
+hsa-let-7a-1\thg38:chr9:94175962-94175983:+\t3\t0.632\tN\tmature,MIMAT0000062
+hsa-let-7a-1\thg38:chr9:94175962-94175984:+\t25\t5.27\tN\tmature,MIMAT0000062
+hsa-let-7a-2\thg38:chr11:122146527-122146548:-\t11\t2.32\tN\tmature,MIMAT0000062
+"""
+
+
+def test_isoforms_file_is_refused_not_collapsed(tmp_path):
+    p = tmp_path / "abc.mirbase21.isoforms.quantification.txt"
+    p.write_text(ISOFORMS)
+    with pytest.raises(FormatError, match=r"abc.mirbase21.isoforms.quantification.txt.*isoforms file"):
+        read_mirna(p)
+
+
+def test_duplicate_mirna_id_is_an_error_naming_file_and_id(tmp_path):
+    p = tmp_path / "dup.mirbase21.mirnas.quantification.txt"
+    p.write_text(MIRNA + "hsa-let-7a-2\t5\t1.0\tN\n")
+    with pytest.raises(FormatError, match=r"dup.mirbase21.mirnas.quantification.txt.*'hsa-let-7a-2' appears 2 times"):
+        read_mirna(p)

@@ -30,3 +30,18 @@ def test_rppa_errors(tmp_path):
     p.write_text(RPPA.replace("\t-0.2\n", "\t-0.2\t3\n"))
     with pytest.raises(FormatError, match=r"r.tsv, line 4: expected 6"):
         read_rppa(p)
+
+
+def test_portion_barcodes_are_read_by_dash_separated_fields():
+    from omicsdata.formats.barcode import aliquot_rank, barcode_fields
+
+    f = barcode_fields("TCGA-D3-A3ML-06A-21-A241-20")  # RPPA: a portion barcode, no analyte letter
+    assert (f["sample"], f["vial"], f["portion"], f["analyte"], f["plate"], f["centre"]) == \
+        ("06", "A", "21", None, "A241", "20")
+    g = barcode_fields("TCGA-A1-A0SB-01A-11R-A144-07")
+    assert (g["portion"], g["analyte"], g["plate"], g["centre"]) == ("11", "R", "A144", "07")
+    # duplicate rule: the higher plate (later run) wins for portions exactly as for aliquots
+    old, new = "TCGA-D3-A3ML-06A-21-A241-20", "TCGA-D3-A3ML-06A-21-A45S-20"
+    assert sorted([old, new], key=aliquot_rank)[0] == new
+    old_al, new_al = "TCGA-D3-A3ML-06A-11R-A241-07", "TCGA-D3-A3ML-06A-11R-A45S-07"
+    assert sorted([old_al, new_al], key=aliquot_rank)[0] == new_al

@@ -1,4 +1,19 @@
-"""Write a small OmniCellTOSG release in the exact published layout (test helper).
+"""Write a small OmniCellTOSG release in the published layout (test helper).
+
+Layout as read in the authors' repository (``FuhaiLiAiLab/OmniCellTOSG``: README
+"Dataset Layout", ``CellTOSG_Loader``): ``expression_matrix/{source}_{tissue}_part_{i}.npy``
+dense float32 C-ordered row shards (rows = (meta)cells, raw values: the loader
+normalises them), ``cell_metadata_with_mappings.{parquet,csv}`` with the raw
+columns ``cell_type, disease, sex, development_stage`` beside the harmonised
+``CMT_name, disease_BMG_name, sex_normalized, development_stage_category``
+(raw values deliberately differ from the harmonised ones, so a reader that
+takes the raw column is caught), ``dataset_id``, ``donor_id``,
+``is_pretrain_data``, ``matrix_file_path`` (relative to expression_matrix/),
+``matrix_row_idx``; ``s_name.csv`` / ``s_desc.csv`` / ``s_bio.csv`` read by
+header (``Name`` / ``Description`` / ``Type``, ``Sequence``; in s_bio the
+``Type`` column comes before ``Sequence`` so a positional reader is caught);
+``edge_index.npy`` etc. COO ``[2, E]``.  Widths are small; the published
+shards are 10,000 x 412,039.
 
 The test decides the truth: a "disease" label per donor and, optionally, a
 planted signal (the disease cells over-express a module of transcripts that
@@ -11,24 +26,32 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-TISSUES = {"brain": "cellxgene", "lung": "geo"}
+TISSUES = {"brain": "braincellatlas", "lung": "cellxgene"}
+CMT_IDS = {"neuron": "CMT0001", "astrocyte": "CMT0002", "AT2": "CMT0003", "macrophage": "CMT0004"}
+RAW_DISEASE = {"normal": "normal", "Alzheimer disease": "dementia || Alzheimer's disease"}
+RAW_STAGE = {"adult": "34-year-old human stage", "aged": "71-year-old human stage",
+             "middle aged": "52-year-old human stage"}
 
 
 def make_release(folder, *, n_donors: int = 60, cells_per_donor: int = 8, n_transcripts: int = 120,
                  n_proteins: int = 60, module: int = 12, signal: float = 3.0, shuffle_labels: bool = False,
-                 rows_per_shard: int = 90, metadata_format: str = "parquet", seed: int = 0) -> dict:
+                 rows_per_shard: int = 90, metadata_format: str = "parquet", seed: int = 0,
+                 tissues: dict | None = None, pretrain_studies: tuple = ()) -> dict:
     """Write the files; return the truth (labels per cell, module nodes, file names)."""
     rng = np.random.default_rng(seed)
+    tissues = dict(tissues or TISSUES)
     folder = Path(folder)
     (folder / "expression_matrix").mkdir(parents=True, exist_ok=True)
     n_ent = n_transcripts + n_proteins
     ids = [f"BMGC_TR{i:06d}" for i in range(n_transcripts)] + [f"BMGC_PT{i:06d}" for i in range(n_proteins)]
+    kinds = ["Transcript"] * n_transcripts + ["Protein"] * n_proteins
     names = [f"GENE{i}" for i in range(n_transcripts)] + [f"GENE{i}-protein" for i in range(n_proteins)]
     mod_nodes = np.arange(module)  # transcripts 0..module-1
     desc = [("member of the WNT signaling pathway" if i < module else f"entity {i} description") for i in range(n_ent)]
-    pd.DataFrame({"BioMedGraphica_ID": ids, "Processed_name": names}).to_csv(folder / "s_name.csv", index=False)
-    pd.DataFrame({"BioMedGraphica_ID": ids, "Description": desc}).to_csv(folder / "s_desc.csv", index=False)
-    pd.DataFrame({"BioMedGraphica_ID": ids, "Sequence": ["ACGT" * (1 + i % 3) for i in range(n_ent)]}).to_csv(
+    seqs = ["ACGT" * (1 + i % 3) for i in range(n_ent)]
+    pd.DataFrame({"BioMedGraphica_Conn_ID": ids, "Name": names}).to_csv(folder / "s_name.csv", index=False)
+    pd.DataFrame({"BioMedGraphica_Conn_ID": ids, "Description": desc}).to_csv(folder / "s_desc.csv", index=False)
+    pd.DataFrame({"BioMedGraphica_Conn_ID": ids, "Type": kinds, "Sequence": seqs}).to_csv(
         folder / "s_bio.csv", index=False)
     # topology: transcript i <-> protein i (internal), random PPI among proteins, a chain over the module
     internal = np.array([[i, n_transcripts + i] for i in range(min(n_transcripts, n_proteins))]).T
@@ -47,7 +70,10 @@ def make_release(folder, *, n_donors: int = 60, cells_per_donor: int = 8, n_tran
     truth_disease = disease.copy()
     if shuffle_labels:
         disease = rng.permutation(disease)
-    tissue = np.array(["brain", "lung"])[np.arange(n_donors) % 4 // 2]
+    if len(tissues) == 2:
+        tissue = np.array(list(tissues))[np.arange(n_donors) % 4 // 2]
+    else:
+        tissue = np.array(list(tissues))[np.arange(n_donors) % len(tissues)]
     sex = rng.choice(["male", "female"], size=n_donors)
     age = rng.choice(["adult", "aged", "middle aged"], size=n_donors)
     base = rng.gamma(0.6, 1.0, size=n_transcripts)  # many low genes -> sparse counts
@@ -60,22 +86,28 @@ def make_release(folder, *, n_donors: int = 60, cells_per_donor: int = 8, n_tran
             if truth_disease[d] != "normal":
                 lam[mod_nodes] *= signal
             X_rows.append(rng.poisson(lam).astype(np.float32))
-            cells.append({"donor_id": donors[d], "disease_BMG_name": disease[d], "tissue_general": tissue[d],
-                          "sex_normalized": sex[d], "development_stage_category": age[d],
-                          "CMT_name": rng.choice(["neuron", "astrocyte"] if tissue[d] == "brain" else ["AT2", "macrophage"]),
-                          "dataset_id": f"study-{d % 5}", "source": TISSUES[tissue[d]]})
+            cmt = rng.choice(["neuron", "astrocyte"] if tissue[d] == "brain" else ["AT2", "macrophage"])
+            cells.append({"source": tissues[tissue[d]], "dataset_id": f"study-{d % 5}", "donor_id": donors[d],
+                          "tissue": f"{tissue[d]} tissue", "tissue_general": tissue[d],
+                          "suspension_type": "nucleus" if tissue[d] == "brain" else "cell",
+                          "cell_type": f"raw {cmt} (author label)", "disease": RAW_DISEASE[disease[d]],
+                          "sex": sex[d].capitalize(), "development_stage": RAW_STAGE[age[d]],
+                          "CMT_id": CMT_IDS[cmt], "CMT_name": cmt,
+                          "disease_BMG_name": disease[d], "sex_normalized": sex[d],
+                          "development_stage_category": age[d],
+                          "is_pretrain_data": f"study-{d % 5}" in pretrain_studies})
     meta = pd.DataFrame(cells)
     X = np.stack(X_rows)
     # shard per (source, tissue), rows shuffled inside the release
     meta["matrix_file_path"] = ""
     meta["matrix_row_idx"] = -1
     files = []
-    for t, source in TISSUES.items():
+    for t, source in tissues.items():
         idx = rng.permutation(np.flatnonzero(meta["tissue_general"].to_numpy() == t))
         for part, start in enumerate(range(0, len(idx), rows_per_shard)):
             take = idx[start:start + rows_per_shard]
             name = f"{source}_{t}_part_{part}.npy"
-            np.save(folder / "expression_matrix" / name, X[take])
+            np.save(folder / "expression_matrix" / name, np.ascontiguousarray(X[take], dtype=np.float32))
             meta.loc[take, "matrix_file_path"] = name
             meta.loc[take, "matrix_row_idx"] = np.arange(len(take))
             files.append(f"expression_matrix/{name}")

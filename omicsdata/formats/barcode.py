@@ -1,7 +1,11 @@
 """TCGA barcodes: ``TCGA-A1-A0SB-01A-11R-A144-07`` = project-TSS-participant (12 chars, the
 patient), sample type (``01`` primary solid tumour, ``03`` primary blood tumour, ``06``
 metastatic, ``10``+ normal), vial (``A``), portion (``11``), analyte (``R``), plate (``A144``),
-centre (``07``)."""
+centre (``07``).
+
+RPPA files are keyed by PORTION barcodes, which have no analyte letter
+(``TCGA-D3-A3ML-06A-21-A241-20``): fields are therefore read by splitting on
+dashes, never by fixed character offsets."""
 from __future__ import annotations
 
 from ..errors import FormatError
@@ -32,15 +36,29 @@ def _plate_key(plate: str) -> int:
         return -1
 
 
+def barcode_fields(barcode: str) -> dict:
+    """``{"sample", "vial", "portion", "analyte", "plate", "centre"}`` from the dash-separated fields.
+
+    Works for aliquot (``...-01A-11R-A144-07``) and portion (``...-06A-21-A241-20``,
+    no analyte letter) barcodes; absent fields are ``None``.
+    """
+    parts = str(barcode).split("-")
+    sv = parts[3] if len(parts) > 3 else ""
+    pa_ = parts[4] if len(parts) > 4 else ""
+    return {"sample": sv[:2] if sv[:2].isdigit() else None, "vial": sv[2:3] or None,
+            "portion": pa_[:2] or None, "analyte": pa_[2:3] or None,
+            "plate": parts[5] if len(parts) > 5 and parts[5] else None,
+            "centre": parts[6] if len(parts) > 6 and parts[6] else None}
+
+
 def aliquot_rank(barcode: str, file_id: str = "") -> tuple:
     """Sort key of the duplicate-aliquot rule (smallest wins).
 
-    Among several aliquots of one patient and modality, keep the one with the
-    first vial (``A`` before ``B``), then the lowest portion, then the highest
-    plate (the most recent run; plates are base-36 ids), then the smallest
-    barcode and file id (a deterministic tie-break).
+    Among several aliquots (or RPPA portions) of one patient and modality,
+    keep the one with the first vial (``A`` before ``B``), then the lowest
+    portion, then the highest plate (the most recent run; plates are base-36
+    ids), then the smallest barcode and file id (a deterministic tie-break).
     """
-    vial = barcode[15:16] or "~"
-    portion = barcode[17:19] or "99"
-    plate = barcode[21:25]
-    return (sample_type(barcode) or "99", vial, portion, -_plate_key(plate), barcode, file_id)
+    f = barcode_fields(barcode)
+    return (f["sample"] or "99", f["vial"] or "~", f["portion"] or "99", -_plate_key(f["plate"] or ""),
+            barcode, file_id)

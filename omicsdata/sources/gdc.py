@@ -41,11 +41,14 @@ FILE_FIELDS = [
     "associated_entities.entity_submitter_id", "associated_entities.entity_type",
 ]
 
-#: GDC ``/cases`` fields for the clinical table (``diagnoses.age_at_diagnosis`` is in days).
+#: GDC ``/cases`` fields for the clinical table (``diagnoses.age_at_diagnosis`` is in days). Current data
+#: model: ``demographic.gender`` was removed (data dictionary v4.0.3; ``sex_at_birth`` replaces it) and since
+#: data release 42 some TCGA follow-up times live in ``follow_ups.days_to_follow_up``.
 CASE_FIELDS = [
     "case_id", "submitter_id", "project.project_id",
-    "demographic.vital_status", "demographic.days_to_death", "demographic.gender", "demographic.race",
+    "demographic.vital_status", "demographic.days_to_death", "demographic.sex_at_birth", "demographic.race",
     "diagnoses.days_to_last_follow_up", "diagnoses.age_at_diagnosis", "diagnoses.ajcc_pathologic_stage",
+    "follow_ups.days_to_follow_up",
 ]
 
 

@@ -315,3 +315,97 @@ def upload_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = "
     except Exception as exc:  # noqa: BLE001
         raise _wrap(exc, repo_id, repo_type, rev, str(folder)) from exc
     return info.oid
+
+
+# -- byte ranges of one file (HTTP Range on resolved URLs) ---------------------------------
+def file_metadata(repo_id: str, filename: str, *, repo_type: str = "dataset", revision: str | None = None) -> dict:
+    """Size, etag and commit of one file, from one HEAD on its resolved URL (no body is read).
+
+    Returns ``{"url", "etag", "size", "commit", "location"}``: ``url`` is the
+    ``hf_hub_url`` of the file pinned at ``commit`` (so every later range read
+    sees the same bytes), ``etag`` is the Hub's (the sha256 of the content for
+    LFS/Xet files, the git blob sha1 otherwise).  Offline (``HF_HUB_OFFLINE``)
+    this raises :class:`HubOfflineError`: callers keep their own record.
+    """
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+    _check_repo_type(repo_type)
+    rev = revision or "main"
+    if offline():
+        raise HubOfflineError(f"{_where(repo_id, repo_type, rev, filename)}: offline mode (HF_HUB_OFFLINE) is on; "
+                              "its size and etag cannot be asked for")
+
+    def fetch():
+        url = hf_hub_url(repo_id, filename, repo_type=repo_type, revision=rev, endpoint=endpoint())
+        return get_hf_file_metadata(url, token=_token(), endpoint=endpoint())
+
+    meta = _call(fetch, repo_id, repo_type, rev, filename)
+    if meta.size is None or meta.commit_hash is None:
+        raise DownloadError(f"{_where(repo_id, repo_type, rev, filename)}: the Hub at {endpoint()} did not send "
+                            f"the file size and commit (size={meta.size}, commit={meta.commit_hash})")
+    url = hf_hub_url(repo_id, filename, repo_type=repo_type, revision=meta.commit_hash, endpoint=endpoint())
+    return {"url": url, "etag": meta.etag, "size": int(meta.size), "commit": meta.commit_hash,
+            "location": meta.location}
+
+
+class _Transient(Exception):
+    """A range read that may succeed when tried again (5xx, broken body)."""
+
+
+def read_range(url: str, start: int, end: int, *, size: int | None = None, where: str | None = None,
+               sleep=time.sleep) -> bytes:
+    """Bytes ``[start, end)`` of a resolved Hub URL, with one ``Range`` request (redirects followed).
+
+    The answer must be ``206`` with a ``Content-Range`` naming exactly that
+    span (and, given ``size``, that total size) and exactly that many bytes;
+    anything else is a :class:`DownloadError` naming ``where`` (a server that
+    ignores ``Range`` is refused before its body is read).  Transient failures
+    (408/429/5xx, connection errors, short bodies) are retried ``RETRIES`` times.
+    """
+    import re as _re
+
+    import httpx2
+    from huggingface_hub.utils import build_hf_headers, get_session
+
+    where = where or url
+    if not 0 <= start < end:
+        raise ValueError(f"bad byte range [{start}, {end})")
+    if offline():
+        raise HubOfflineError(f"{where}: offline mode (HF_HUB_OFFLINE) is on and bytes {start}-{end - 1} "
+                              "are not in the local cache")
+    headers = dict(build_hf_headers(token=_token()))
+    headers["Range"] = f"bytes={start}-{end - 1}"
+    headers["Accept-Encoding"] = "identity"
+    attempt = 0
+    while True:
+        try:
+            with get_session().stream("GET", url, headers=headers, follow_redirects=True, timeout=60) as r:
+                if r.status_code in _RETRY_STATUS:
+                    raise _Transient(f"HTTP {r.status_code}")
+                if r.status_code == 404:
+                    raise HubNotFoundError(f"{where}: not found (HTTP 404)", what="file", repo_id="", revision=None,
+                                           filename=where)
+                if r.status_code != 206:
+                    raise DownloadError(f"{where}: asked for bytes {start}-{end - 1}, the server answered HTTP "
+                                        f"{r.status_code} (not 206 Partial Content); a server that ignores Range "
+                                        "is not read whole")
+                cr = r.headers.get("Content-Range", "")
+                m = _re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", cr.strip())
+                if not m or int(m[1]) != start or int(m[2]) != end - 1:
+                    raise DownloadError(f"{where}: asked for bytes {start}-{end - 1}, got Content-Range {cr!r}")
+                if size is not None and m[3] != "*" and int(m[3]) != size:
+                    raise DownloadError(f"{where}: the file is now {m[3]} bytes, expected {size}; it changed "
+                                        "since its size was read")
+                body = r.read()
+            if len(body) != end - start:
+                raise _Transient(f"short body: {len(body)} of {end - start} bytes")
+            return body
+        except DownloadError:
+            raise
+        except (_Transient, httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError) as exc:
+            if attempt >= RETRIES:
+                raise DownloadError(f"{where}: bytes {start}-{end - 1}: {exc} (after {RETRIES + 1} tries)") from exc
+            wait = min(BACKOFF * (2 ** attempt), MAX_BACKOFF)
+            log.warning("%s: bytes %d-%d: %s; retrying in %.1fs", where, start, end - 1, exc, wait)
+            attempt += 1
+            sleep(wait)

@@ -39,7 +39,7 @@ class InstructionDataset(_Base):
 
     ``source``: catalog name (default ``"biology-instructions"``), store folder
     or MuData. ``split``, ``tasks``, ``sequence_types``: a value or a list to
-    keep (sequence types: ``DNA``, ``RNA``, ``protein``, ``multi-molecule``).
+    keep (sequence types: ``DNA``, ``RNA``, ``protein``, ``multi-molecule``, ``unknown`` where the task name does not tell).
     ``system``: an optional system prompt put first in every sample.
     ``with_response=False`` leaves the assistant turn out (prompts for generation).
     """

@@ -1,7 +1,17 @@
 """The torch module of SeNMo (:class:`SeNMoNet`), laid out like the authors' so their weights map onto it.
 
+Layout (as in the authors' ``SeNMo_Training.py``): ``encoder`` is ONE flat
+``nn.Sequential`` of ``[Linear, activation, AlphaDropout]`` per hidden layer,
+so the Linear weights are ``encoder.0.weight``, ``encoder.3.weight``, ...;
+the risk head is ``classifier.0``. In the authors' configuration
+(``act_type`` given) a regressor also holds the frozen Parameters
+``output_range`` (6) and ``output_shift`` (-3); the sigmoid bound
+``sigmoid(x) * range + shift`` is applied only when ``act_type == "Sigmoid"``.
+Their published runs use ``act_type "None"``: the raw classifier output.
+
 The estimator (fit/predict, hyper-parameters, recipe) is :mod:`zoo.models.senmo`;
-the authors' weight converter is :mod:`zoo.models.senmo_upstream`.
+the authors' weight converter and the ``senmo-authors`` configuration are
+:mod:`zoo.models.senmo_upstream`.
 """
 from __future__ import annotations
 
@@ -11,6 +21,10 @@ import torch
 from torch import nn
 
 ACTIVATIONS = {"selu": nn.SELU, "elu": nn.ELU, "relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
+#: the authors' ``--act_type`` values for the risk output (``None``: our own layout, no output Parameters)
+ACT_TYPES = (None, "None", "Sigmoid")
+#: modules per hidden layer in ``encoder``: Linear, activation, AlphaDropout
+BLOCK = 3
 
 
 def lecun_normal_(linear: nn.Linear) -> None:
@@ -21,24 +35,37 @@ def lecun_normal_(linear: nn.Linear) -> None:
 
 
 class SeNMoNet(nn.Module):
-    """The torch module of :class:`SeNMo`; ``forward(inputs) -> {"risk", "logits"}``."""
+    """The torch module of :class:`SeNMo`; ``forward(inputs) -> {"risk", "logits"}``.
+
+    ``act_type``: ``None`` (default; no output Parameters, raw risk),
+    ``"None"`` (the authors' regressor: ``output_range``/``output_shift``
+    exist, raw risk) or ``"Sigmoid"`` (their bounded risk).
+    ``bounded_risk=True`` is the older spelling of ``act_type="Sigmoid"``.
+    """
 
     def __init__(self, modalities: list[str], input_dims: dict[str, int], hidden=(1024, 512, 256, 128, 48, 48, 48),
                  activation: str = "selu", dropout: float = 0.1, n_classes: int | None = None,
-                 survival: bool = True, use_masks: bool = True, bounded_risk: bool = False):
+                 survival: bool = True, use_masks: bool = True, bounded_risk: bool = False,
+                 act_type: str | None = None):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        if act_type not in ACT_TYPES:
+            raise ValueError(f"act_type must be one of {list(ACT_TYPES)}, got {act_type!r}")
+        if bounded_risk and act_type is None:
+            act_type = "Sigmoid"
         self.modalities = list(modalities)
         self.use_masks = use_masks
+        self.act_type = act_type
+        self.bounded_risk = act_type == "Sigmoid"
         d_in = sum(input_dims[m] for m in self.modalities) + (len(self.modalities) if use_masks else 0)
-        blocks = []
+        layers: list[nn.Module] = []
         for h in hidden:
             lin = nn.Linear(d_in, h)
             lecun_normal_(lin)
-            blocks.append(nn.Sequential(lin, ACTIVATIONS[activation](), nn.AlphaDropout(p=dropout)))
+            layers += [lin, ACTIVATIONS[activation](), nn.AlphaDropout(p=dropout)]
             d_in = h
-        self.encoder = nn.Sequential(*blocks)
+        self.encoder = nn.Sequential(*layers)
         self.classifier = None
         if survival:
             self.classifier = nn.Sequential(nn.Linear(d_in, 1))
@@ -47,12 +74,12 @@ class SeNMoNet(nn.Module):
         if n_classes:
             self.cls_head = nn.Linear(d_in, n_classes)
             lecun_normal_(self.cls_head)
-        if bounded_risk:  # the authors' output: sigmoid(x) * range + shift
-            self.register_buffer("output_range", torch.tensor([6.0]))
-            self.register_buffer("output_shift", torch.tensor([-3.0]))
-        self.bounded_risk = bounded_risk
+        if survival and act_type is not None:  # the authors' regressor always carries them
+            self.output_range = nn.Parameter(torch.tensor([6.0]), requires_grad=False)
+            self.output_shift = nn.Parameter(torch.tensor([-3.0]), requires_grad=False)
 
     def encode(self, inputs: dict) -> torch.Tensor:
+        """The last hidden layer's output (the authors' embedding)."""
         parts = [inputs[m] for m in self.modalities]
         if self.use_masks:
             parts += [inputs[f"{m}_mask"].to(parts[0].dtype).unsqueeze(1) for m in self.modalities]

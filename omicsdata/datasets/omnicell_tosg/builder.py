@@ -8,18 +8,22 @@ Published layout (a Hugging Face dataset repo, or a local folder with the same f
                                                     tissue_general, dataset_id, donor_id, ...
     expression_matrix/{source}_{tissue}_part_{i}.npy  row shards, cells x entity columns
     edge_index.npy, internal_edge_index.npy, ppi_edge_index.npy   COO [2, E]
-    s_name.csv, s_desc.csv, s_bio.csv               one text row per entity
+    s_name.csv, s_desc.csv, s_bio.csv               one text row per entity, read by header
+                                                    (Name / Description / Type, Sequence)
 
-The builder reads the metadata, keeps the cells matching the conditions,
-samples them, and downloads only the shards that hold them (the full release
-is ~120M cells). It returns one modality ``expression`` (cells x entities),
-dense or CSR as measured on the selected rows (:func:`choose_storage`), the
-topology (stored once, :mod:`omicsdata.graph`) and the node text (Parquet).
+The builder reads the metadata, keeps the cells matching the conditions
+(harmonised columns; the raw ones are kept as ``raw_*``), samples them and
+reads only their rows: from the Hub with HTTP range requests into each
+``.npy`` shard (:mod:`.npy_rows`; a published shard is ~16.5 GB), from a
+local folder through a memory map.  Rows are normalised as the authors do
+(:mod:`.authors`) unless ``normalize="none"``, and split train/test by donor
+with the authors' rule unless ``split="donor"``.  It returns one modality
+``expression`` (cells x entities), dense or CSR as measured on the selected
+rows (:func:`choose_storage`), the topology (stored once,
+:mod:`omicsdata.graph`) and the node text (Parquet).
 """
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,15 +33,24 @@ import scipy.sparse as sp
 from ... import graph
 from ...builders import BuildResult, register
 from ...errors import BuildError, FormatError
+from ...splits import assign_splits
 from ...storage.layout import graph_key
+from . import authors
+from .files import _Hub, _load_npy, _Local
+from .storage_choice import choose_storage  # noqa: F401 - public here too
 
 METADATA_FILES = ("cell_metadata_with_mappings.parquet", "cell_metadata_with_mappings.csv")
 MATRIX_DIR = "expression_matrix"
 EDGE_FILES = {"edge_index": "edge_index.npy", "internal": "internal_edge_index.npy", "ppi": "ppi_edge_index.npy"}
 TEXT_FILES = {"name": "s_name.csv", "description": "s_desc.csv", "biology": "s_bio.csv"}
+#: file -> {header in the file: column of the node table}; read by header, never by position
+TEXT_COLUMNS = {"s_name.csv": {"Name": "name"}, "s_desc.csv": {"Description": "description"},
+                "s_bio.csv": {"Type": "biology_type", "Sequence": "biology"}}
+#: entity id columns, first present wins (none present: ids are "entity_<row>")
+ID_COLUMNS = ("BioMedGraphica_Conn_ID", "BioMedGraphica_ID")
 REQUIRED = ("matrix_file_path", "matrix_row_idx")
 
-#: Builder condition / obs label name -> published metadata column.
+#: Builder condition / obs label name -> published (harmonised) metadata column.
 FIELDS = {
     "cell_type": "CMT_name",
     "disease": "disease_BMG_name",
@@ -47,44 +60,6 @@ FIELDS = {
     "tissue": "tissue_general",
 }
 LABELS = ("cell_type", "disease", "sex", "age_group", "organ")
-
-
-# -- where the files come from ------------------------------------------------------------
-class _Hub:
-    """Files of the Hub dataset repo at one revision, fetched one by one via omicsdata.sources.hf."""
-
-    def __init__(self, repo_id: str, revision: str | None):
-        from ...sources import hf
-
-        self.hf, self.repo_id = hf, repo_id
-        self.revision = hf.resolve_revision(repo_id, repo_type="dataset", revision=revision)
-        self.requested = revision or "main"
-        self._files = set(hf.list_files(repo_id, repo_type="dataset", revision=self.revision))
-        self.where = f"dataset repo '{repo_id}' at {self.revision}"
-
-    def files(self) -> set[str]:
-        return self._files
-
-    def fetch(self, name: str) -> Path:
-        return self.hf.download_file(self.repo_id, name, repo_type="dataset", revision=self.revision)
-
-
-class _Local:
-    """Files of a local folder in the published layout."""
-
-    def __init__(self, folder):
-        self.root = Path(folder).expanduser()
-        if not self.root.is_dir():
-            raise BuildError(f"omnicell-tosg: local_dir {self.root} is not a folder")
-        self.revision = None
-        self.requested = None
-        self.where = f"folder {self.root}"
-
-    def files(self) -> set[str]:
-        return {p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file()}
-
-    def fetch(self, name: str) -> Path:
-        return self.root / name
 
 
 # -- reading the published files -----------------------------------------------------------
@@ -108,7 +83,7 @@ def _read_metadata(src) -> tuple[pd.DataFrame, str]:
         raise FormatError(name, f"column matrix_row_idx: row {i} holds {df['matrix_row_idx'].iloc[i]!r}, "
                                 "not a non-negative integer", line=i + 2 if name.endswith(".csv") else None)
     df["matrix_row_idx"] = rows.astype(np.int64)
-    return df, name
+    return authors.rename_raw(df), name
 
 
 def _select(df: pd.DataFrame, meta_name: str, conditions: dict[str, Any]) -> pd.DataFrame:
@@ -160,45 +135,53 @@ def _shard_name(p: str) -> str:
 
 
 def _read_text(src) -> tuple[pd.DataFrame, list[str]]:
-    """Node text table: entity_id + name/description/biology (columns absent in the source are left out)."""
+    """Node text table, one row per entity in node order, read by header.
+
+    Columns: ``entity_id`` (an id column of :data:`ID_COLUMNS` when present,
+    else ``entity_<row>``), ``name`` (s_name.csv ``Name``), ``description``
+    (s_desc.csv ``Description``), ``biology_type`` / ``biology`` (s_bio.csv
+    ``Type`` / ``Sequence``).  A file that is absent leaves its columns empty;
+    a file present without its header is an error naming the file and the
+    headers it has.
+    """
     files = src.files()
     if TEXT_FILES["name"] not in files:
         raise BuildError(f"omnicell-tosg: {src.where} has no {TEXT_FILES['name']} (the entity list)")
-    out, read = None, []
-    for col, fname in TEXT_FILES.items():
+    out, read, ids_from = None, [], None
+    for fname, cols in TEXT_COLUMNS.items():
         if fname not in files:
             continue
         try:
             t = pd.read_csv(src.fetch(fname), dtype=str, keep_default_na=False)
         except Exception as e:  # noqa: BLE001
             raise FormatError(fname, f"cannot read: {type(e).__name__}: {e}") from e
-        if t.shape[1] < 2:
-            raise FormatError(fname, f"expected 2 columns (entity id, text), found {t.shape[1]}")
+        heads = [str(c).strip() for c in t.columns]
+        t.columns = heads
+        missing = [h for h in cols if h not in heads]
+        if missing:
+            raise FormatError(fname, f"no column {' / '.join(repr(h) for h in missing)} in its header "
+                                     f"(has: {', '.join(heads[:12])})")
+        id_col = next((c for c in ID_COLUMNS if c in heads), None)
         if out is None:
-            out = pd.DataFrame({"entity_id": t.iloc[:, 0].to_numpy(), col: t.iloc[:, 1].to_numpy()})
-        else:
-            if len(t) != len(out):
-                raise FormatError(fname, f"{len(t)} rows, but {TEXT_FILES['name']} lists {len(out)} entities")
-            if not np.array_equal(t.iloc[:, 0].to_numpy(), out["entity_id"].to_numpy()):
-                i = int(np.flatnonzero(t.iloc[:, 0].to_numpy() != out["entity_id"].to_numpy())[0])
-                raise FormatError(fname, f"entity id {t.iloc[i, 0]!r} differs from {TEXT_FILES['name']} "
-                                         f"({out['entity_id'].iloc[i]!r})", line=i + 2)
-            out[col] = t.iloc[:, 1].to_numpy()
+            ids = t[id_col].to_numpy() if id_col else np.array([f"entity_{i}" for i in range(len(t))], dtype=object)
+            out, ids_from = pd.DataFrame({"entity_id": ids}), (fname if id_col else None)
+        elif len(t) != len(out):
+            raise FormatError(fname, f"{len(t)} rows, but {TEXT_FILES['name']} lists {len(out)} entities")
+        elif id_col and ids_from:
+            have, want = t[id_col].to_numpy(), out["entity_id"].to_numpy()
+            if not np.array_equal(have, want):
+                i = int(np.flatnonzero(have != want)[0])
+                raise FormatError(fname, f"entity id {have[i]!r} differs from {ids_from} ({want[i]!r})", line=i + 2)
+        for head, col in cols.items():
+            out[col] = t[head].to_numpy()
         read.append(fname)
-    for col in TEXT_FILES:
+    for col in ("name", "description", "biology_type", "biology"):
         if col not in out:
             out[col] = ""
     if out["entity_id"].duplicated().any():
         dup = out["entity_id"][out["entity_id"].duplicated()].iloc[0]
         raise FormatError(TEXT_FILES["name"], f"entity id {dup!r} appears twice")
     return out, read
-
-
-def _load_npy(path: Path, name: str, mmap: bool = True) -> np.ndarray:
-    try:
-        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except Exception as e:  # noqa: BLE001
-        raise FormatError(name, f"not a readable .npy array: {type(e).__name__}: {e}") from e
 
 
 def _read_topology(src, n: int) -> tuple[dict, list[str]]:
@@ -215,92 +198,44 @@ def _read_topology(src, n: int) -> tuple[dict, list[str]]:
     return graph.encode_topology(ei, n, parts, where=EDGE_FILES["edge_index"]), read
 
 
-# -- storage choice -----------------------------------------------------------------------
-def choose_storage(sample: np.ndarray, codec: str = "blosc-zstd-3", repeats: int = 3) -> dict:
-    """Measure dense vs CSR on a sample of rows: compressed bytes with the store codec and
-    decode time back to dense rows. The smaller wins unless it decodes over 2x slower."""
-    import zarr
-    from zarr.storage import MemoryStore
-
-    from ...storage import make_codec
-
-    sample = np.ascontiguousarray(sample, dtype=np.float32)
-    comp = make_codec(codec)
-    kw = {"compressors": comp} if comp is not None else {"compressors": None}
-    res: dict[str, Any] = {"rows_measured": int(sample.shape[0]), "density": float((sample != 0).mean()) if sample.size else 0.0}
-
-    def nbytes(store) -> int:
-        import asyncio
-
-        async def total():
-            n = 0
-            async for k in store.list():
-                b = await store.get(k, prototype=zarr.core.buffer.default_buffer_prototype())
-                n += len(b.to_bytes()) if b is not None else 0
-            return n
-        return asyncio.run(total())
-
-    s_dense = MemoryStore()
-    zd = zarr.create_array(s_dense, shape=sample.shape, dtype="float32", chunks=sample.shape, **kw)
-    zd[...] = sample
-    csr = sp.csr_matrix(sample)
-    s_csr = MemoryStore()
-    g = zarr.open_group(s_csr, mode="w", zarr_format=3)
-    arrs = {}
-    for nm, a in (("data", csr.data.astype(np.float32)), ("indices", csr.indices.astype(np.int32)),
-                  ("indptr", csr.indptr.astype(np.int64))):
-        z = g.create_array(nm, shape=a.shape, dtype=a.dtype, chunks=(max(1, a.size),), **kw)
-        z[...] = a
-        arrs[nm] = z
-
-    def t_dense():
-        return np.asarray(zd[...])
-
-    def t_csr():
-        return sp.csr_matrix((arrs["data"][...], arrs["indices"][...], arrs["indptr"][...]), shape=sample.shape).toarray()
-
-    def best(fn):
-        ts = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
-        return min(ts)
-
-    res["dense_bytes"], res["csr_bytes"] = nbytes(s_dense), nbytes(s_csr)
-    res["dense_read_s"], res["csr_read_s"] = best(t_dense), best(t_csr)
-    small = "csr" if res["csr_bytes"] < res["dense_bytes"] else "dense"
-    fast = "csr" if res["csr_read_s"] < res["dense_read_s"] else "dense"
-    slow_s = max(res["csr_read_s"], res["dense_read_s"])
-    # smaller wins, unless it decodes over 2x slower on a sample big enough to time (>10 ms)
-    overrule = small != fast and slow_s > 0.01 and slow_s > 2 * min(res["csr_read_s"], res["dense_read_s"])
-    res["choice"] = fast if overrule else small
-    return res
-
-
 # -- the builder --------------------------------------------------------------------------
 @register("omnicell-tosg")
 def build(card, workdir, *, tissue=None, disease=None, cell_type=None, sex=None, age_group=None,
           conditions: dict | None = None, sample_size: int | None = None, sample_ratio: float | None = None,
           seed: int = 0, storage: str = "auto", local_dir: str | None = None, revision: str | None = None,
-          repo_id: str | None = None) -> BuildResult:
+          repo_id: str | None = None, normalize: str = "log1p_cp10k", split: str = "authors",
+          split_seed: int = 2025, exclude_pretrain: bool = True, range_reads: bool = True,
+          max_gap: int = 0) -> BuildResult:
     """Options:
 
     tissue, disease, cell_type, sex, age_group: a value or list of values to keep
-        (case-insensitive; ``tissue`` matches ``tissue_general``);
-    conditions: more ``{metadata column: value(s)}`` filters;
+        (case-insensitive; matched on the harmonised columns, ``tissue`` on ``tissue_general``);
+    conditions: more ``{metadata column: value(s)}`` filters (raw columns are named ``raw_*``);
     sample_size / sample_ratio: keep that many / that fraction of the matching cells (seeded);
         neither given: the catalog default (``sample_size: 2000``); ``sample_ratio=1.0`` keeps all;
     seed: sampling seed;
     storage: ``"auto"`` (measured on the selected rows), ``"dense"`` or ``"csr"``;
     local_dir: read a local folder in the published layout instead of the Hub;
-    revision / repo_id: override the catalog's pinned Hub revision / repo.
+    revision / repo_id: override the catalog's pinned Hub revision / repo;
+    normalize: ``"log1p_cp10k"`` (the authors': total 1e4 per cell, then log1p; the shards hold
+        the values before it) or ``"none"`` (values as stored);
+    split: ``"authors"`` (train/test by dataset_id + donor_id, ~0.2 test, their rule; cells without a
+        donor id are left out) or ``"donor"`` (ours: train/val/test 0.7/0.15/0.15 by donor, stratified
+        by disease; unknown donors grouped per study);
+    split_seed: seed of the split's tie-breaking / assignment (the authors' default 2025);
+    exclude_pretrain: leave out cells flagged ``is_pretrain_data`` (kept when False);
+    range_reads: read Hub shards by HTTP range (default) instead of downloading them whole;
+    max_gap: join row runs separated by at most this many unwanted rows into one range request.
     """
     opts = dict(card.get("builder_options", {}))
     if sample_size is None and sample_ratio is None:
         sample_size = opts.get("sample_size")
     if storage not in ("auto", "dense", "csr"):
         raise BuildError(f"omnicell-tosg: storage must be 'auto', 'dense' or 'csr', got {storage!r}")
+    if normalize not in authors.NORMALIZATIONS:
+        raise BuildError(f"omnicell-tosg: normalize must be one of {authors.NORMALIZATIONS}, got {normalize!r}")
+    if split not in authors.SPLITS:
+        raise BuildError(f"omnicell-tosg: split must be one of {authors.SPLITS}, got {split!r}")
     src_cfg = card["source"]
     src = _Local(local_dir) if local_dir else _Hub(repo_id or src_cfg["location"], revision or src_cfg.get("revision"))
 
@@ -309,46 +244,108 @@ def build(card, workdir, *, tissue=None, disease=None, cell_type=None, sex=None,
     conds.update(conditions or {})
     sel = _select(meta, meta_name, conds)
     n_matched = len(sel)
+    n_pretrain = 0
+    if exclude_pretrain and "is_pretrain_data" in sel.columns:
+        flag = sel["is_pretrain_data"].astype(str).str.strip().str.lower().isin(["true", "1", "1.0", "yes"])
+        n_pretrain = int(flag.sum())
+        sel = sel[~flag.to_numpy()]
+    sel = sel.assign(donor_key=authors.donor_key(sel))
+    n_no_donor = 0
+    if split == "authors":
+        n_no_donor = int(sel["donor_key"].isna().sum())
+        sel = sel[sel["donor_key"].notna().to_numpy()]
+    if sel.empty:
+        raise BuildError(f"omnicell-tosg: no cell of {meta_name} is left after the conditions {conds}"
+                         f" ({n_pretrain} is_pretrain_data cells and {n_no_donor} cells without donor_id left out)")
     sel = _sample(sel, sample_size, sample_ratio, seed)
 
     text, text_read = _read_text(src)
     n_ent = len(text)
     topo, edge_read = _read_topology(src, n_ent)
 
-    # Read only the shards holding the selected cells, each once, rows in shard order.
-    sel = sel.assign(_shard=sel["matrix_file_path"].map(_shard_name))
+    X, kind, measured, width, stats = _read_expression(src, sel, n_ent, storage, normalize, range_reads, max_gap)
+    pad = n_ent - width
+
+    obs = _obs(sel)
+    obs["split"] = _split(obs, split, split_seed)
+    mdata = _mudata(X, obs, text, topo)
+    report = {
+        "cells_in_metadata": int(len(meta)), "cells_matched": int(n_matched), "cells_kept": int(len(sel)),
+        "pretrain_cells_excluded": n_pretrain, "cells_without_donor_excluded": n_no_donor,
+        "conditions": {k: v for k, v in conds.items() if v is not None},
+        "shards_read": stats["shards_read"], "shards_in_source": stats["shards_in_source"],
+        "expression_read": stats["read"],
+        "entities": int(n_ent), "shard_columns": int(width), "zero_padded_columns": int(pad),
+        "edges": int(topo["edge_index"].shape[1]),
+        "normalization": {"method": normalize, "target_sum": 1e4 if normalize != "none" else None,
+                          "over": "the shard (measured) columns, before zero padding"},
+        "split": {"method": split, "seed": split_seed,
+                  "by": "dataset_id||donor_id (obs donor_key)" if split == "authors" else "donor_key",
+                  "fractions": {"train": 0.8, "test": 0.2} if split == "authors"
+                  else {"train": 0.7, "val": 0.15, "test": 0.15}},
+        "storage": kind, "storage_measurement": measured,
+    }
+    extra = {
+        "source": {"where": src.where, "commit": src.revision, "requested_revision": src.requested,
+                   "files_read": [meta_name, *text_read, *edge_read, *stats["shards"]],
+                   "shards": stats["identities"]},
+        "graph": {"modality": "expression", "n_nodes": int(n_ent), "n_edges": int(topo["edge_index"].shape[1]),
+                  "edge_kinds": graph.EDGE_KINDS, "stored_at": graph_key("expression"),
+                  "node_text_table": graph.NODES_TABLE},
+    }
+    return BuildResult(mdata=mdata, report=report, tables={graph.NODES_TABLE: text}, extra=extra,
+                       feature_kinds={"expression": "transcript and protein abundance (graph nodes)"})
+
+
+def _read_expression(src, sel: pd.DataFrame, n_ent: int, storage: str, normalize: str, range_reads: bool,
+                     max_gap: int):
+    """Rows of the selected cells (metadata order), normalised, zero-padded to all entities."""
+    shard_of = sel["matrix_file_path"].map(_shard_name)
     files = src.files()
-    shards = sorted(sel["_shard"].unique())
+    shards = sorted(shard_of.unique())
     missing = [s for s in shards if s not in files]
     if missing:
-        raise BuildError(f"omnicell-tosg: {meta_name} points at shard(s) not in {src.where}: {', '.join(missing[:5])}")
+        raise BuildError(f"omnicell-tosg: the cell metadata points at shard(s) not in {src.where}: "
+                         f"{', '.join(missing[:5])}")
     all_shards = sorted(f for f in files if f.startswith(MATRIX_DIR + "/") and f.endswith(".npy"))
     blocks, order, measured, width = [], [], None, None
+    read = {"requests": 0, "bytes_fetched": 0, "rows_fetched": 0, "rows_from_cache": 0, "shard_bytes": 0,
+            "range_reads": bool(range_reads and isinstance(src, _Hub))}
+    identities = []
     pos = np.arange(len(sel))
     for shard in shards:
-        here = (sel["_shard"] == shard).to_numpy()
+        here = (shard_of == shard).to_numpy()
         rows = sel["matrix_row_idx"].to_numpy()[here]
-        arr = _load_npy(src.fetch(shard), shard)
-        if arr.ndim != 2:
-            raise FormatError(shard, f"expected a 2-D cells x entities array, got shape {list(arr.shape)}")
-        if arr.shape[1] > n_ent:
-            raise FormatError(shard, f"{arr.shape[1]} columns, but {TEXT_FILES['name']} lists only {n_ent} entities")
-        if rows.max() >= arr.shape[0]:
-            raise FormatError(shard, f"{meta_name} asks for row {int(rows.max())}, the shard has {arr.shape[0]} rows")
-        if width is not None and arr.shape[1] != width:
-            raise FormatError(shard, f"{arr.shape[1]} columns, other shards have {width}")
-        width = arr.shape[1]
+        reader = src.rows(shard, range_reads=range_reads, max_gap=max_gap)
+        n_rows, n_cols = reader.shape
+        if n_cols > n_ent:
+            raise FormatError(shard, f"{n_cols} columns, but {TEXT_FILES['name']} lists only {n_ent} entities")
+        if rows.max() >= n_rows:
+            raise FormatError(shard, f"the cell metadata asks for row {int(rows.max())}, the shard has {n_rows} rows")
+        if width is not None and n_cols != width:
+            raise FormatError(shard, f"{n_cols} columns, other shards have {width}")
+        width = n_cols
         srt = np.argsort(rows, kind="stable")
-        block = np.asarray(arr[rows[srt]], dtype=np.float32)
+        block = np.asarray(reader.read_rows(rows[srt]), dtype=np.float32)
         if not np.isfinite(block).all():
             raise FormatError(shard, "holds NaN or infinite values in the selected rows")
+        try:
+            block = authors.normalize(block, normalize)
+        except BuildError as e:
+            raise FormatError(shard, str(e).removeprefix("omnicell-tosg: ")) from e
+        if reader.stats is not None:
+            for k in ("requests", "bytes_fetched", "rows_fetched", "rows_from_cache"):
+                read[k] += int(getattr(reader.stats, k))
+            read["shard_bytes"] += int(reader.source["size"])
+            identities.append({"path": shard, "etag": reader.source["etag"], "size": reader.source["size"],
+                               "commit": reader.source["commit"]})
         if measured is None and storage == "auto":  # measured on padded rows, as they will be stored
             smp = block[:256]
-            measured = choose_storage(np.hstack([smp, np.zeros((len(smp), n_ent - arr.shape[1]), np.float32)]))
+            measured = choose_storage(np.hstack([smp, np.zeros((len(smp), n_ent - n_cols), np.float32)]))
         kind = measured["choice"] if measured else storage
         blocks.append(sp.csr_matrix(block) if kind == "csr" else block)
         order.append(pos[here][srt])
-        del arr
+        del reader
     kind = measured["choice"] if measured else storage
     pad = n_ent - width
     if kind == "csr":
@@ -360,27 +357,17 @@ def build(card, workdir, *, tissue=None, disease=None, cell_type=None, sex=None,
             X = np.hstack([X, np.zeros((X.shape[0], pad), dtype=np.float32)])
     inv = np.empty(len(sel), dtype=np.int64)
     inv[np.concatenate(order)] = np.arange(len(sel))
-    X = X[inv]  # back to metadata order
+    stats = {"shards_read": len(shards), "shards_in_source": len(all_shards), "shards": shards,
+             "read": read, "identities": identities}
+    return X[inv], kind, measured, width, stats
 
-    obs = _obs(sel.drop(columns=["_shard"]))
-    mdata = _mudata(X, obs, text, topo)
-    report = {
-        "cells_in_metadata": int(len(meta)), "cells_matched": int(n_matched), "cells_kept": int(len(sel)),
-        "conditions": {k: v for k, v in conds.items() if v is not None},
-        "shards_read": len(shards), "shards_in_source": len(all_shards),
-        "entities": int(n_ent), "shard_columns": int(width), "zero_padded_columns": int(pad),
-        "edges": int(topo["edge_index"].shape[1]),
-        "storage": kind, "storage_measurement": measured,
-    }
-    extra = {
-        "source": {"where": src.where, "commit": src.revision, "requested_revision": src.requested,
-                   "files_read": [meta_name, *text_read, *edge_read, *shards]},
-        "graph": {"modality": "expression", "n_nodes": int(n_ent), "n_edges": int(topo["edge_index"].shape[1]),
-                  "edge_kinds": graph.EDGE_KINDS, "stored_at": graph_key("expression"),
-                  "node_text_table": graph.NODES_TABLE},
-    }
-    return BuildResult(mdata=mdata, report=report, tables={graph.NODES_TABLE: text}, extra=extra,
-                       feature_kinds={"expression": "transcript and protein abundance (graph nodes)"})
+
+def _split(obs: pd.DataFrame, how: str, seed: int) -> pd.Series:
+    if how == "authors":
+        return authors.authors_split(obs["donor_key"].astype(str), seed=seed)
+    strat = obs["disease"].astype(str).to_numpy() if "disease" in obs else None
+    return pd.Series(assign_splits(obs["donor_key"].astype(str).to_numpy(), strat,
+                                   {"train": 0.7, "val": 0.15, "test": 0.15}, seed), index=obs.index)
 
 
 def _obs(sel: pd.DataFrame) -> pd.DataFrame:
@@ -389,18 +376,19 @@ def _obs(sel: pd.DataFrame) -> pd.DataFrame:
     obs.index = pd.Index(names.to_numpy(), name="cell")
     if obs.index.duplicated().any():
         raise FormatError("cell metadata", f"cell {obs.index[obs.index.duplicated()][0]!r} is listed twice")
-    for lab in LABELS:
-        src = FIELDS[lab]
-        if src in obs.columns and lab not in obs.columns:
+    for lab, src in authors.HARMONISED.items():  # labels are the harmonised columns, never the raw ones
+        if src in obs.columns:
             obs[lab] = obs[src]
-    # unknown donors: one group per study, so they never straddle splits
+        elif lab in obs.columns:
+            obs = obs.drop(columns=[lab])
+    # unknown donors (kept only by split="donor"): one group per study, so they never straddle splits
+    study = obs["dataset_id"].astype(str) if "dataset_id" in obs.columns else pd.Series("all", index=obs.index)
+    unknown = obs["donor_key"].isna()
+    obs["donor_key"] = obs["donor_key"].astype("string").where(~unknown, "unknown-donor:" + study).astype(str)
     if "donor_id" in obs.columns:
-        d = obs["donor_id"].astype("string")
-        unknown = d.isna() | d.str.strip().isin(["", "nan", "None", "unknown"])
-        study = obs["dataset_id"].astype(str) if "dataset_id" in obs.columns else pd.Series("all", index=obs.index)
-        obs["donor_id"] = d.where(~unknown, "unknown-donor:" + study).astype(str)
+        obs["donor_id"] = obs["donor_id"].astype("string").where(~unknown, "unknown-donor:" + study).astype(str)
     else:
-        obs["donor_id"] = ("unknown-donor:" + obs["dataset_id"].astype(str)) if "dataset_id" in obs.columns else "unknown-donor"
+        obs["donor_id"] = "unknown-donor:" + study
     for c in obs.columns:
         if obs[c].dtype == object or str(obs[c].dtype) in ("string", "str"):
             obs[c] = obs[c].astype(str).astype("category")
