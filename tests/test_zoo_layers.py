@@ -143,6 +143,7 @@ def test_source_kind_dispatch_and_converter_cache(plugin, fitted, tmp_path, monk
     root = _user_entry(tmp_path / "cat", "toy-http", src)
     _user_entry(root, "toy-conv", src, convert={"name": "copy-checkpoint", "tag": "a"})
     monkeypatch.setenv("OMICSDATA_CATALOG", str(root))
+    monkeypatch.delitem(pretrained.SOURCE_KINDS, "http")  # a real http kind exists since issue 13
     with pytest.raises(SchemaMismatchError, match="source kind 'http' is not supported"):
         zoo.load("toy-http")
     monkeypatch.setitem(pretrained.SOURCE_KINDS, "http", DirSource)

@@ -37,4 +37,6 @@ def __getattr__(name):
         return importlib.import_module(f".{name}", __name__)
     if name == "TOSGClassifier":
         return importlib.import_module(".models.tosg", __name__).TOSGClassifier
+    if name in {"MOGONET", "SGUQ"}:  # issue 13
+        return getattr(importlib.import_module(f".models.{name.lower()}", __name__), name)
     raise AttributeError(f"module 'zoo' has no attribute '{name}'")

@@ -58,6 +58,9 @@ def save(est, path, license: str | None = None, **card) -> str:
     from safetensors.torch import save_file
 
     schema, tensors = est.checkpoint_state()
+    notes = getattr(est, "card_notes", None)  # a model's own card text, e.g. what training data it keeps
+    if callable(notes):
+        card = dict(card, description=" ".join(x for x in (card.get("description"), notes()) if x))
     config = {"format": FORMAT, "format_version": FORMAT_VERSION, "model_type": est.model_type,
               "zoo_version": __version__, "params": _jsonable(est.get_params(deep=False)),
               **_jsonable(est.checkpoint_config())}

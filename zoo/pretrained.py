@@ -4,8 +4,10 @@ The top of the zoo's three persistence layers (it points down only):
 :mod:`zoo.checkpoint` (the folder format) <- :mod:`zoo.hub` (transfer) <- here.
 
 An entry (:mod:`zoo.catalog`) names a ``source``; its ``kind`` picks a
-:class:`Source` class from :data:`SOURCE_KINDS` (``hf`` today; an ``http``
-kind is one more class there). Without ``convert`` the source holds a zoo
+:class:`Source` class from :data:`SOURCE_KINDS`: ``hf`` (a Hugging Face Hub
+repo, through ``huggingface_hub``: ``HF_ENDPOINT`` picks the server) or ``http``
+(plain files under a base URL, through :mod:`omicsdata.sources.http`: resume,
+retries, ``$OMICSDATA_HTTP_MIRROR``). Without ``convert`` the source holds a zoo
 checkpoint, fetched file by file and sha256-checked. With ``convert: {name:
 <converter>, ...options}`` the converter registered under that name
 (:mod:`zoo.converters`) turns the upstream files into a zoo checkpoint in
@@ -14,6 +16,7 @@ weights are never uploaded anywhere.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -22,6 +25,7 @@ from pathlib import Path
 
 from omicsdata import paths
 from omicsdata.errors import SchemaMismatchError
+from omicsdata.sources import http as od_http
 
 from . import hub
 from .catalog import entry as catalog_entry
@@ -112,7 +116,47 @@ class HFSource(Source):
         return bool(_SHA.match(self.revision))
 
 
-SOURCE_KINDS: dict[str, type[Source]] = {"hf": HFSource}
+class HTTPSource(Source):
+    """``source: {kind: http, url, revision?}``: files at ``<url>/<path>`` for the entry's ``files``.
+
+    ``{revision}`` in ``url`` is replaced by the revision (so ``zoo.load(name, revision=...)``
+    works for URLs that embed a commit). Downloads go through
+    :func:`omicsdata.sources.http.download` (``$OMICSDATA_HTTP_MIRROR`` applies; resumed,
+    retried, sha256-checked) into ``<OMICSDATA_HOME>/raw/http-models/``. HTTP has no
+    listing: :meth:`list_files` is the entry's ``files``.
+    """
+
+    kind = "http"
+
+    @property
+    def url(self) -> str:
+        return self.spec["url"].replace("{revision}", self.revision).rstrip("/")
+
+    def list_files(self) -> list[str]:
+        return [f["path"] for f in self.files]
+
+    def _fetch(self, path: str, sha256: str | None) -> Path:
+        parts = path.split("/")
+        if path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise SchemaMismatchError(f"model '{self.name}': file path '{path}' must be relative, without '..'")
+        if self.url.startswith("file://"):  # a local copy of the layout: checked in place, not copied
+            local = Path(self.url[len("file://"):]) / path
+            if not local.is_file():
+                raise SchemaMismatchError(f"model '{self.name}': {local} not found")
+            od_http.verify_file(local, sha256=sha256, name=str(local))
+            return local
+        key = hashlib.sha1(self.url.encode()).hexdigest()[:12]
+        dest = paths.raw_dir("http-models") / key / path
+        return od_http.download(f"{self.url}/{path}", dest, sha256=sha256)
+
+    def describe(self) -> dict:
+        return {"kind": "http", "url": self.url, "revision": self.revision}
+
+    def pinned(self) -> bool:
+        return bool(_SHA.match(self.revision)) and self.revision in self.url
+
+
+SOURCE_KINDS: dict[str, type[Source]] = {"hf": HFSource, "http": HTTPSource}
 
 
 def open_source(name: str, e: dict, revision: str | None = None) -> Source:

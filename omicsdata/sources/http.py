@@ -15,7 +15,13 @@
   its final name in the cache is always whole.
 
 :func:`request_json` posts/gets JSON with the same retry policy. Every source
-(GDC, plain URLs) uses these two.
+(GDC, plain URLs, the zoo's ``http`` model source) uses these two.
+
+Mirrors: ``$OMICSDATA_HTTP_MIRROR="<upstream-prefix>=<mirror-prefix>[,...]"``
+rewrites every URL these functions are given that starts with an upstream
+prefix (the longest matching prefix wins) before the request is sent
+(:func:`mirror_url`). Expected checksums still apply to the mirrored bytes,
+and messages name the original URL and the mirror.
 """
 from __future__ import annotations
 
@@ -29,10 +35,46 @@ from typing import Any, Callable
 import requests
 import urllib3
 
-from ..errors import ChecksumError, DownloadError
+from ..errors import CatalogError, ChecksumError, DownloadError
 
 CHUNK = 1 << 20
 USER_AGENT = "omicsdata (omicszoo)"
+MIRROR_ENV = "OMICSDATA_HTTP_MIRROR"
+
+
+def mirror_rules(value: str | None = None) -> list[tuple[str, str]]:
+    """The ``(upstream_prefix, mirror_prefix)`` pairs of ``$OMICSDATA_HTTP_MIRROR`` (or ``value``).
+
+    Longest upstream prefix first. A malformed entry raises :class:`CatalogError`
+    naming the variable and the entry.
+    """
+    value = os.environ.get(MIRROR_ENV, "") if value is None else value
+    rules = []
+    for item in value.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        up, sep, mirror = item.partition("=")
+        up, mirror = up.strip(), mirror.strip()
+        if not sep or not up or not mirror:
+            raise CatalogError(f"${MIRROR_ENV}: entry '{item}' is not '<upstream-prefix>=<mirror-prefix>'")
+        for what, p in (("upstream prefix", up), ("mirror prefix", mirror)):
+            if "://" not in p:
+                raise CatalogError(f"${MIRROR_ENV}: entry '{item}': the {what} '{p}' is not a URL (scheme://...)")
+        rules.append((up, mirror))
+    return sorted(rules, key=lambda r: -len(r[0]))
+
+
+def mirror_url(url: str, value: str | None = None) -> str:
+    """``url`` rewritten by the first matching ``$OMICSDATA_HTTP_MIRROR`` rule (unchanged if none matches)."""
+    for up, mirror in mirror_rules(value):
+        if url.startswith(up):
+            return mirror + url[len(up):]
+    return url
+
+
+def _via(url: str, real: str) -> str:
+    return url if real == url else f"{url} (via mirror {real})"
 
 
 @dataclass
@@ -103,16 +145,18 @@ def request_json(method: str, url: str, *, json: Any = None, params: dict | None
                  policy: RetryPolicy = DEFAULT_POLICY, sess: requests.Session | None = None) -> Any:
     """Send a JSON request with retries; return the decoded JSON body."""
     sess = sess or session()
+    real = mirror_url(url)
+    what = f"{method} {_via(url, real)}"
 
     def once():
-        r = sess.request(method, url, json=json, params=params, timeout=policy.timeout)
-        _check_status(r, f"{method} {url}")
+        r = sess.request(method, real, json=json, params=params, timeout=policy.timeout)
+        _check_status(r, what)
         try:
             return r.json()
         except ValueError as e:
-            raise DownloadError(f"{method} {url}: response is not JSON ({e}): {r.text[:200]!r}") from None
+            raise DownloadError(f"{what}: response is not JSON ({e}): {r.text[:200]!r}") from None
 
-    return _with_retries(f"{method} {url}", once, policy)
+    return _with_retries(what, once, policy)
 
 
 def _chunks(r: requests.Response):
@@ -167,10 +211,12 @@ def download(url: str, dest: str | os.PathLike, *, md5: str | None = None, sha25
     An existing ``dest`` is trusted only if it passes the size/checksum check
     (cached files are not downloaded again). ``name`` is used in messages
     (defaults to the URL). ``method="POST"`` with ``json=`` is allowed; such
-    requests are retried from the start rather than resumed.
+    requests are retried from the start rather than resumed. ``url`` goes
+    through :func:`mirror_url` (``$OMICSDATA_HTTP_MIRROR``) first.
     """
     dest = Path(dest)
-    name = name or url
+    real = mirror_url(url)
+    name = _via(name or url, real)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.is_file():
         try:
@@ -194,7 +240,7 @@ def download(url: str, dest: str | os.PathLike, *, md5: str | None = None, sha25
             if size is not None and have == int(size):
                 return  # already complete; verified below
             headers["Range"] = f"bytes={have}-"
-        r = sess.request(method, url, json=json, headers=headers, stream=True, timeout=policy.timeout)
+        r = sess.request(method, real, json=json, headers=headers, stream=True, timeout=policy.timeout)
         if r.status_code == 416 and have:  # range past the end: the part is complete (or stale)
             r.close()
             if size is None or have == int(size):

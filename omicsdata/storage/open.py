@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 from ..errors import CorruptStoreError
+from ..sources.http import mirror_url
 from ._quiet import quiet
 from .layout import MOD_GROUP, MOD_ORDER_ATTR, is_remote
 from .manifest import check_metadata, read_manifest, read_remote_manifest, verify_store
@@ -26,7 +27,7 @@ def open_store(path: str | os.PathLike, lazy: bool = True, verify: bool = False)
     import mudata as md
     import zarr
 
-    spath = str(path)
+    spath = mirror_url(str(path))  # $OMICSDATA_HTTP_MIRROR applies to store URLs too
     if is_remote(spath):
         manifest = read_remote_manifest(spath)
     else:

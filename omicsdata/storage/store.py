@@ -198,7 +198,9 @@ class Store:
 
 def from_path(path, origin: str | None = None) -> Store:
     """A store-backed :class:`Store` for a store folder or URL (only the manifest is read now)."""
-    spath = str(path)
+    from ..sources.http import mirror_url
+
+    spath = mirror_url(str(path))  # $OMICSDATA_HTTP_MIRROR applies to store URLs too
     manifest = read_remote_manifest(spath) if is_remote(spath) else read_manifest(spath)
     return Store(origin=origin or spath, path=spath, manifest=manifest, backed=True)
 

@@ -1,0 +1,1 @@
+"""The ``mogonet-brca`` dataset: ``card.yaml`` (its catalog entry) and ``builder.py`` (the authors' files -> store)."""
