@@ -148,8 +148,16 @@ class DatasetCard:
 
 
 def _catalog_dirs(kind: str) -> list[Path]:
-    """The user folders of ``$OMICSDATA_CATALOG`` for ``kind`` (their ``<kind>/`` subfolder when present)."""
+    """The user folders for ``kind``: ``<home>/catalog/<kind>/`` (entries written by
+    :func:`omicsdata.import_anndata`), then each folder of ``$OMICSDATA_CATALOG`` (its ``<kind>/``
+    subfolder when present); a later folder's entry replaces an earlier one of the same name."""
     dirs = []
+    home = os.environ.get("OMICSDATA_HOME")
+    if not home:  # the same default as omicsdata.paths.home(), without creating it
+        import platformdirs
+
+        home = platformdirs.user_cache_dir("omicsdata")
+    dirs.append(Path(home).expanduser() / "catalog" / kind)
     for d in os.environ.get("OMICSDATA_CATALOG", "").split(os.pathsep):
         if d:
             p = Path(d).expanduser()
