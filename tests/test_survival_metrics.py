@@ -9,6 +9,7 @@ import sksurv.metrics as sm
 import torch
 from sksurv.util import Surv
 
+from omicsdata.errors import SchemaMismatchError
 from zoo import metrics as zm
 from zoo.losses import breslow_baseline, cox_ph_loss
 
@@ -141,3 +142,49 @@ def test_breslow_baseline_matches_lifelines():
     times, h0 = breslow_baseline(risk, t, e)
     ref = cph.baseline_cumulative_hazard_.iloc[:, 0]
     np.testing.assert_allclose(h0, ref.loc[times].to_numpy(), rtol=1e-6)
+
+
+def _dcal_naive(s, e, n_bins=10):
+    """D-calibration bin counts by a loop over patients and bins (Haider et al. 2020, section 4.2)."""
+    edges = np.linspace(0, 1, n_bins + 1)
+    counts = np.zeros(n_bins)
+    for si, ei in zip(s, e):
+        for b in range(n_bins):
+            lo, hi = edges[b], edges[b + 1]
+            inside = lo <= si < hi or (b == n_bins - 1 and si == 1.0)
+            if ei:
+                counts[b] += inside
+            elif si == 0:  # censored where the curve is already 0: all its mass in the lowest bin
+                counts[b] += b == 0
+            elif hi <= si:
+                counts[b] += (hi - lo) / si
+            elif inside:
+                counts[b] += (si - lo) / si
+    return counts
+
+
+def _exp_cohort(seed, n=2000):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    rate = np.exp(x)
+    t_ev, t_c = rng.exponential(1 / rate), rng.exponential(1.5, n)
+    return rate, np.minimum(t_ev, t_c), t_ev <= t_c
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_d_calibration_matches_naive_definition(seed):
+    rate, t, e = _exp_cohort(seed, n=300)
+    s = np.exp(-rate * t)
+    s[:3] = [1.0, 0.5, 0.0]   # bin edges and the extremes
+    res = zm.d_calibration(s, e)
+    np.testing.assert_allclose(np.asarray(res["proportions"]) * len(s), _dcal_naive(s, e), atol=1e-9)
+
+
+def test_d_calibration_accepts_true_curves_and_rejects_wrong_ones():
+    rate, t, e = _exp_cohort(0)
+    true_p = zm.d_calibration(np.exp(-rate * t), e)["p_value"]
+    wrong_p = zm.d_calibration(np.exp(-3 * rate * t), e)["p_value"]   # hazard overstated three-fold
+    flat_p = zm.d_calibration(np.exp(-0.2 * t), e)["p_value"]  # one curve for all patients, far too flat
+    assert true_p > 0.01 and wrong_p < 1e-6 and flat_p < 1e-6
+    with pytest.raises(SchemaMismatchError):
+        zm.d_calibration([0.5, 0.2], [1])

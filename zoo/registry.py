@@ -77,13 +77,16 @@ def discover(force: bool = False) -> None:
     _discovered = True
 
 
-def list_models(filter: str = "*", pretrained: bool = False) -> list[str]:
-    """Registered architectures matching the glob ``filter``; ``pretrained=True``: catalog model names."""
+def list_models(filter: str = "*", pretrained: bool = False, task: str | None = None) -> list[str]:
+    """Registered architectures matching the glob ``filter``; ``pretrained=True``: catalog model names.
+
+    ``task`` (e.g. ``"survival"``) keeps the architectures whose ``task_names`` class attribute lists it.
+    """
     if pretrained:
         names = list(model_entries())
     else:
         discover()
-        names = list(_MODELS)
+        names = [n for n, c in _MODELS.items() if task is None or task in tuple(getattr(c, "task_names", ()))]
     return sorted(n for n in names if fnmatch.fnmatch(n, filter))
 
 

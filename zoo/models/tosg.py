@@ -126,6 +126,8 @@ class TOSGClassifier(Estimator):
     Other parameters: see :class:`zoo.Estimator`.
     """
 
+    task_names = ("classification",)  # issue 12: zoo.list_models(task=...) filters on this
+
     def __init__(self, label_col="disease", modality="expression", conv="gcn", hidden=32, n_layers=2, heads=2,
                  node_emb=8, dropout=0.1, nodes=None, genes=None, pathway=None, top_k=None, hops=0,
                  edge_kinds=None, batch_size=32, max_epochs=30, patience=8, lr=1e-2, weight_decay=1e-4,

@@ -1,5 +1,13 @@
 """Survival: Cox partial likelihood, validation C-index, Breslow baseline, survival metrics.
 
+Metrics on held-out rows (:meth:`SurvivalTask.metrics`): Harrell's C
+(``c_index``), Uno's C (``uno_c``), the integrated Brier score over the 10th-80th
+percentiles of the rows' event times (``ibs``) and D-calibration
+(``d_calibration_stat``, ``d_calibration_p``: chi-square test that the
+predicted ``S(t_i | x_i)`` are uniform; :func:`zoo.metrics.d_calibration`).
+Survival curves come from the model when it has its own (``survival_fn`` in
+the outputs), else from the Breslow baseline (:func:`survival_probs`).
+
 What is kept after training (``schema_["survival"]``) is aggregate only: the
 Breslow baseline cumulative hazard as a step function at the unique event
 times, the Kaplan-Meier estimate of the censoring survival ``G(t)`` as a step
@@ -17,6 +25,7 @@ from ..losses import breslow_baseline, cox_ph_loss
 from .base import Task, register_task
 
 TAU_QUANTILE = 0.8
+D_CAL_BINS = 10
 
 
 def step_values(times, values, at) -> np.ndarray:
@@ -30,6 +39,27 @@ def survival_function(summary: dict, risk: np.ndarray, times) -> np.ndarray:
     """``S(t | x) = exp(-exp(risk) H0(t))`` at ``times`` (n_samples, n_times)."""
     h0 = step_values(summary["baseline_times"], summary["baseline_cumhaz"], times)
     return np.exp(-np.exp(np.asarray(risk))[:, None] * h0[None, :])
+
+
+def survival_probs(est, outputs: dict, times, pointwise: bool = False) -> np.ndarray:
+    """Predicted survival of the rows in ``outputs`` at ``times``.
+
+    A model with its own survival curves (e.g. a random survival forest) puts
+    a callable ``outputs["survival_fn"](times, pointwise)`` in its outputs;
+    otherwise the Breslow baseline of ``schema_["survival"]`` and the risk
+    give ``S(t | x) = exp(-exp(risk) H0(t))``. ``pointwise=True``: ``times``
+    has one time per row and the result is ``S(times[i] | x_i)`` (n,), else
+    (n, n_times).
+    """
+    fn = outputs.get("survival_fn")
+    if fn is not None:
+        return fn(times, pointwise)
+    s = require_survival(est)
+    r = np.asarray(outputs["risk"], dtype=np.float64)
+    if pointwise:
+        h0 = step_values(s["baseline_times"], s["baseline_cumhaz"], times)
+        return np.exp(-np.exp(r) * h0)
+    return survival_function(s, r, times)
 
 
 def censoring_of(summary: dict):
@@ -117,10 +147,19 @@ class SurvivalTask(Task):
             return res
         try:
             res["uno_c"] = M.concordance_index_ipcw(None, None, e, t, r, tau=tau_of(s), censoring=G)
+        except (OmicsDataError, IndexError):
+            pass
+        t_all = np.where(ok, targets["time"], 0.0)
+        try:
             grid = np.unique(np.quantile(t[e.astype(bool)], np.linspace(0.1, 0.8, 8)))
             if grid.size >= 2:
-                sp = survival_function(s, r, grid)
+                sp = survival_probs(est, outputs, grid)[ok]
                 res["ibs"] = M.integrated_brier_score(None, None, e, t, sp, grid, censoring=G)
+        except (OmicsDataError, IndexError):
+            pass
+        try:
+            dcal = M.d_calibration(survival_probs(est, outputs, t_all, pointwise=True)[ok], e, n_bins=D_CAL_BINS)
+            res["d_calibration_stat"], res["d_calibration_p"] = dcal["stat"], dcal["p_value"]
         except (OmicsDataError, IndexError):
             pass
         return res

@@ -1,0 +1,316 @@
+"""Survival benchmark: 5-fold CV, the same folds for every model, on real and simulated cohorts.
+
+Rows = cohorts, columns = models; a cell is ``mean C-index ± std over folds``
+and, below it, the mean integrated Brier score. Cohorts:
+
+(a) the real clinical cohorts bundled inside scikit-survival's package (read
+    offline from the installed package): whas500, gbsg2, veterans_lung_cancer,
+    aids, flchain (one-hot categoricals; a missing value becomes 0 plus a
+    ``<column>_missing`` flag, no statistic over rows);
+(b) ``demo-pancancer`` at 600 and 5,000 patients (all its modalities; the
+    oracle C-index of the true simulated log-hazard is shown);
+(c) ``sim-highdim``: 300 patients x 10,000 features, 10 of them carry the
+    hazard; ``sim-nonlinear``: 600 x 20 with a non-linear log-hazard
+    (``sin``, an interaction, a square), so a model that only helps on linear
+    data is caught. Both show the oracle.
+
+Folds are stratified by event and seeded (``--seed``); each model is fitted on
+4 folds (neural models carve their early-stopping rows out of those) and
+scored on the fifth. ``auto-survival`` runs its own inner CV on the 4 folds.
+
+    .venv/bin/python scripts/bench_survival.py                       # the whole table
+    .venv/bin/python scripts/bench_survival.py --quick               # a small subset (minutes)
+    .venv/bin/python scripts/bench_survival.py --cohorts gbsg2 demo-600 --models coxnet senmo
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SKSURV = {"whas500": "load_whas500", "gbsg2": "load_gbsg2", "veterans_lung_cancer": "load_veterans_lung_cancer",
+          "aids": "load_aids", "flchain": "load_flchain"}
+COHORTS = list(SKSURV) + ["demo-600", "demo-5000", "sim-highdim", "sim-nonlinear"]
+MODELS = ["coxnet", "rsf", "gbsa", "deepsurv", "senmo", "auto-survival"]
+
+
+# ------------------------------------------------------------------ cohorts -> MuData
+def _mudata(X: np.ndarray, features: list[str], time_, event, name: str, true_risk=None, modality="clinical"):
+    import anndata as ad
+    import mudata as md
+
+    md.set_options(pull_on_update=False)
+    idx = pd.Index([f"p{i}" for i in range(len(time_))], dtype=str)
+    a = ad.AnnData(X=np.asarray(X, np.float32), obs=pd.DataFrame(index=idx),
+                   var=pd.DataFrame(index=pd.Index(features, dtype=str)))
+    mdata = md.MuData({modality: a})
+    obs = pd.DataFrame({"os_time": np.asarray(time_, float), "os_event": np.asarray(event, float)}, index=idx)
+    if true_risk is not None:
+        obs["true_risk"] = true_risk
+    mdata.obs = obs
+    mdata.uns["bench_cohort"] = name
+    return mdata
+
+
+def sksurv_cohort(name: str):
+    """A scikit-survival bundled cohort as a one-modality MuData (``clinical``)."""
+    from sksurv import datasets
+
+    X, y = getattr(datasets, SKSURV[name])()
+    ev_name, t_name = y.dtype.names
+    cols, names = [], []
+    for c in X.columns:
+        s = X[c]
+        if str(s.dtype) in ("category", "object", "bool"):
+            d = pd.get_dummies(s.astype(object).where(s.notna(), "NA").astype(str), prefix=c, dtype=float)
+            cols.append(d.to_numpy())
+            names += list(d.columns)
+        else:
+            v = s.to_numpy(float)
+            miss = ~np.isfinite(v)
+            cols.append(np.where(miss, 0.0, v)[:, None])
+            names.append(c)
+            if miss.any():
+                cols.append(miss[:, None].astype(float))
+                names.append(f"{c}_missing")
+    return _mudata(np.hstack(cols), names, y[t_name], y[ev_name].astype(float), name)
+
+
+def _times(log_hazard, rng, censor_frac=0.3):
+    t = rng.exponential(1.0, len(log_hazard)) / np.exp(log_hazard) * 365.0
+    c = rng.exponential(np.quantile(t, 0.5) / max(censor_frac, 1e-3) * 0.7, len(t))
+    return np.minimum(t, c), (t <= c).astype(float)
+
+
+def sim_highdim(seed: int, n: int = 300, p: int = 10_000, k: int = 10):
+    """300 x 10,000 standard normal features; the log-hazard is a sparse linear sum over ``k`` of them."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p)).astype(np.float32)
+    beta = np.zeros(p)
+    beta[rng.choice(p, k, replace=False)] = rng.choice([-1, 1], k) * rng.uniform(0.4, 0.8, k)
+    lh = X @ beta
+    t, e = _times(lh, rng)
+    return _mudata(X, [f"g{j}" for j in range(p)], t, e, "sim-highdim", lh, modality="rna")
+
+
+def sim_nonlinear(seed: int, n: int = 600, p: int = 20):
+    """600 x 20; log-hazard = 1.5 sin(2 x0) + x1 x2 + 0.7 (x3^2 - 1) - |x4| (plus 15 noise features)."""
+    rng = np.random.default_rng(seed + 1)
+    X = rng.standard_normal((n, p)).astype(np.float32)
+    lh = 1.5 * np.sin(2 * X[:, 0]) + X[:, 1] * X[:, 2] + 0.7 * (X[:, 3] ** 2 - 1) - np.abs(X[:, 4])
+    t, e = _times(lh, rng)
+    return _mudata(X, [f"x{j}" for j in range(p)], t, e, "sim-nonlinear", lh, modality="clinical")
+
+
+def demo_cohort(n: int):
+    import omicsdata as od
+
+    return od.load("demo-pancancer", n_patients=n) if n != 600 else od.load("demo-pancancer")
+
+
+def load_cohort(name: str, seed: int, max_rows: int | None):
+    if name in SKSURV:
+        m = sksurv_cohort(name)
+    elif name.startswith("demo-"):
+        m = demo_cohort(int(name.split("-")[1]))
+    elif name == "sim-highdim":
+        m = sim_highdim(seed)
+    elif name == "sim-nonlinear":
+        m = sim_nonlinear(seed)
+    else:
+        raise SystemExit(f"unknown cohort {name!r}; known: {COHORTS}")
+    if max_rows and m.n_obs > max_rows and not name.startswith("demo-"):
+        keep = np.sort(np.random.default_rng(seed).choice(m.n_obs, max_rows, replace=False))
+        m = m[keep].copy()
+    return m
+
+
+# ------------------------------------------------------------------ CV
+def folds_of(event, k: int, seed: int) -> np.ndarray:
+    from zoo.models._stacking import inner_folds
+
+    return inner_folds(event, k, seed)
+
+
+def parse_spec(spec: str) -> tuple[str, dict]:
+    """``"senmo:n_ensemble=1,hidden=(256,64)"`` -> ``("senmo", {"n_ensemble": 1, "hidden": (256, 64)})``."""
+    import ast
+
+    name, _, rest = spec.partition(":")
+    params = {}
+    for part in filter(None, _split_top(rest)):
+        k, _, v = part.partition("=")
+        try:
+            params[k.strip()] = ast.literal_eval(v.strip())
+        except (ValueError, SyntaxError):
+            params[k.strip()] = v.strip()
+    return name, params
+
+
+def _split_top(s: str) -> list[str]:
+    out, depth, cur = [], 0, ""
+    for ch in s:
+        depth += ch in "([{" and 1 or 0
+        depth -= ch in ")]}" and 1 or 0
+        if ch == "," and depth == 0:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return out + [cur]
+
+
+def model_kwargs(spec: str, fold: int, inner_cv: int, budget) -> tuple[str, dict]:
+    import inspect
+
+    import zoo
+
+    name, params = parse_spec(spec)
+    cls = zoo.get_model_class(name)
+    sig = inspect.signature(cls.__init__).parameters
+    kw = {"random_state": fold, "progress": False, "label_col": None}
+    if name == "auto-survival":
+        kw.update(cv=inner_cv, time_budget_s=budget)
+    return name, {**{k: v for k, v in kw.items() if k in sig}, **params}
+
+
+def run_cohort(name: str, models: list[str], k: int, seed: int, inner_cv: int, budget, max_rows, log):
+    import zoo
+    from zoo.metrics import concordance_index_censored
+    from zoo.models._stacking import relabelled
+
+    mdata = load_cohort(name, seed, max_rows)
+    obs = mdata.obs
+    t, e = obs["os_time"].to_numpy(float), obs["os_event"].to_numpy(float)
+    fold = folds_of(e, k, seed)
+    res = {"cohort": name, "n": int(mdata.n_obs), "p": int(sum(mdata.mod[m].n_vars for m in mdata.mod)),
+           "events": int(e.sum()), "models": {}}
+    if "true_risk" in obs.columns:
+        tr = obs["true_risk"].to_numpy(float)
+        res["oracle"] = [float(concordance_index_censored(e[fold == f], t[fold == f], tr[fold == f])) for f in range(k)]
+    for mname in models:
+        cs, ibs, secs, err = [], [], [], None
+        for f in range(k):
+            view = relabelled(mdata, np.where(fold == f, "test", "train"))
+            t0 = time.perf_counter()
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    name_, kw = model_kwargs(mname, f, inner_cv, budget)
+                    est = zoo.create_model(name_, **kw)
+                    est.fit(view, split="train", val_split=None)
+                    ev = est.evaluate(view, split="test")
+            except Exception as ex:  # reported in the table, never hidden
+                err = f"{type(ex).__name__}: {str(ex).splitlines()[0][:120] if str(ex) else ''}"
+                break
+            secs.append(time.perf_counter() - t0)
+            cs.append(float(ev["c_index"]))
+            ibs.append(float(ev.get("ibs", np.nan)))
+        res["models"][mname] = {"c_index": cs, "ibs": ibs, "seconds": secs, "error": err}
+        log(f"  {name:<22} {mname:<14} " + (f"C {np.mean(cs):.3f} ± {np.std(cs, ddof=1):.3f}  IBS {np.nanmean(ibs):.3f}"
+                                          f"  {np.sum(secs):.0f}s" if err is None else f"ERROR {err}"))
+    return res
+
+
+# ------------------------------------------------------------------ table
+def cell(r: dict) -> str:
+    if r.get("error"):
+        return "error"
+    c = np.asarray(r["c_index"])
+    return f"{c.mean():.3f} ± {c.std(ddof=1):.3f} ({np.nanmean(r['ibs']):.3f})"
+
+
+def table(results: list[dict], models: list[str]) -> str:
+    head = ["cohort (n x p, events)", "oracle"] + models
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        orc = f"{np.mean(r['oracle']):.3f}" if "oracle" in r else "-"
+        cells = [cell(r["models"][m]) if m in r["models"] else "-" for m in models]
+        lines.append(f"| {r['cohort']} ({r['n']} x {r['p']}, {r['events']}) | {orc} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def goals(results: list[dict], models: list[str]) -> list[str]:
+    """The issue's goals, checked on these results."""
+    out = []
+    singles = [m for m in models if m != "auto-survival"]
+    if "auto-survival" in models and singles:
+        for r in results:
+            ok = {m: np.asarray(r["models"][m]["c_index"]) for m in models
+                  if m in r["models"] and not r["models"][m]["error"]}
+            if "auto-survival" not in ok or not any(m in ok for m in singles):
+                continue
+            best = max((m for m in singles if m in ok), key=lambda m: ok[m].mean())
+            a = ok["auto-survival"]
+            se = np.sqrt(a.var(ddof=1) / len(a) + ok[best].var(ddof=1) / len(ok[best]))
+            verdict = "yes" if a.mean() >= ok[best].mean() - se else "NO"
+            out.append(f"auto-survival >= best single ({best}) within one SE on {r['cohort']}: {verdict} "
+                       f"({a.mean():.3f} vs {ok[best].mean():.3f}, SE {se:.3f})")
+    if "senmo" in models and "coxnet" in models:
+        pairs = [(np.mean(r["models"]["senmo"]["c_index"]), np.mean(r["models"]["coxnet"]["c_index"]))
+                 for r in results if not r["models"].get("senmo", {}).get("error", True)
+                 and not r["models"].get("coxnet", {}).get("error", True)]
+        if pairs:
+            s, c = np.mean(pairs, 0)
+            out.append(f"SeNMo >= coxnet on the average over {len(pairs)} cohorts: {'yes' if s >= c else 'NO'} "
+                       f"({s:.3f} vs {c:.3f})")
+        for r in results:
+            if r["cohort"].startswith("demo-") and "senmo" in r["models"] and "coxnet" in r["models"]:
+                s, c = np.mean(r["models"]["senmo"]["c_index"]), np.mean(r["models"]["coxnet"]["c_index"])
+                out.append(f"SeNMo > linear Cox (coxnet) on {r['cohort']}: {'yes' if s > c else 'NO'} ({s:.3f} vs {c:.3f})")
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cohorts", nargs="+", default=COHORTS, help=f"default: all of {COHORTS}")
+    ap.add_argument("--models", nargs="+", default=MODELS,
+                    help=f"default: {MODELS}; a model may carry parameters: 'senmo:n_ensemble=1,dropout=0.1'")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--inner-cv", type=int, default=3, help="auto-survival's inner folds")
+    ap.add_argument("--time-budget", type=float, default=None, help="auto-survival's time_budget_s per outer fold")
+    ap.add_argument("--max-rows", type=int, default=3000, help="subsample larger real/simulated cohorts (flchain)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--quick", action="store_true", help="gbsg2, veterans, sim-nonlinear, demo-600; 3 folds")
+    ap.add_argument("--json", default=None, help="write the raw per-fold results here")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.cohorts = ["veterans_lung_cancer", "gbsg2", "sim-nonlinear", "demo-600"]
+        args.folds = 3
+    torch_threads()
+    t0 = time.perf_counter()
+    results = []
+    for c in args.cohorts:
+        print(f"cohort {c}", flush=True)
+        results.append(run_cohort(c, args.models, args.folds, args.seed, args.inner_cv, args.time_budget,
+                                  args.max_rows, lambda s: print(s, flush=True)))
+    total = time.perf_counter() - t0
+    print()
+    print(f"{args.folds}-fold CV (same folds for every model, seed {args.seed}); cell = mean C-index ± std over "
+          "folds (mean integrated Brier score)")
+    print(table(results, args.models))
+    print()
+    for g in goals(results, args.models):
+        print(g)
+    print(f"total {total / 60:.1f} min")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"args": vars(args), "results": results, "seconds": total}, indent=1))
+    return 0
+
+
+def torch_threads():
+    import os
+
+    import torch
+
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
