@@ -1,7 +1,7 @@
 """The public entry points: ``load``, ``build``, ``verify``, ``cache_info``."""
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import shutil
 import time
@@ -16,13 +16,31 @@ from .storage import MANIFEST, open_store, read_manifest, verify_store, write_st
 
 
 def _is_store_path(x) -> bool:
-    return "://" in str(x) or storage.is_store_dir(x)
+    if "://" in str(x):
+        return True
+    if not storage.is_store_dir(x) and (isinstance(x, Path) or os.sep in str(x)):
+        with contextlib.suppress(OSError):
+            paths.recover(Path(x))  # a write_store killed between the two renames of its publish
+    return storage.is_store_dir(x)
 
 
-def store_path(name: str, version: str | None = None) -> Path:
-    """Where the store of ``name`` (at ``version``, default: the catalog's) lives in the cache."""
+def store_path(name: str, version: str | None = None, **options) -> Path:
+    """Where the store of ``name`` (at ``version``, default: the catalog's; built with builder
+    ``options``, default: none) lives in the cache: one folder per (name, version, options)."""
     card = info(name)
-    return paths.store_dir(card.name, version or card.version)
+    return paths.store_dir(card.name, str(version or card.version), options)
+
+
+def built_slots(name: str, version: str | None = None) -> list[Path]:
+    """Every built store of ``name`` at ``version`` (default: the catalog's): the default-options
+    folder first, then one folder per other set of builder options."""
+    card = info(name)
+    plain = paths.store_dir(card.name, str(version or card.version))
+    if not plain.parent.is_dir():
+        return []
+    others = sorted(p for p in plain.parent.glob(f"{plain.name}-*") if len(p.name) == len(plain.name) + 9
+                    and _is_built(p))
+    return ([plain] if _is_built(plain) else []) + others
 
 
 def _is_built(target: Path) -> bool:
@@ -41,21 +59,39 @@ def build(name: str, version: str | None = None, force: bool = False, **options)
     """
     card = info(name)
     version = str(version or card.version)
-    target = paths.store_dir(card.name, version)
-    with paths.locked(f"build-{card.name}-{version}"):
-        paths.clean_stale_tmp(target.parent)
-        if _is_built(target) and not force:
-            try:
-                if read_manifest(target).get("builder_options", {}) == _normalise(options):
-                    return target
-            except OmicsDataError:
-                pass  # unreadable manifest: rebuild
-        _build_locked(card, version, target, options)
+    target = paths.store_dir(card.name, version, options)  # refuses versions that are not plain folder names
+    try:
+        with paths.locked(f"build-{card.name}-{target.name}"):
+            paths.recover(target)
+            paths.clean_stale_tmp(target.parent)
+            _clean_stale_work()
+            if _is_built(target) and not force:
+                try:
+                    if read_manifest(target).get("builder_options", {}) == _normalise(options):
+                        return target
+                except OmicsDataError:
+                    pass  # unreadable manifest: rebuild
+            _build_locked(card, version, target, options)
+    except OSError as e:
+        if paths.is_disk_error(e):
+            raise paths.disk_error(e, target, f"building dataset '{card.name}' into") from e
+        raise
     return target
 
 
 def _normalise(options: dict) -> dict:
-    return json.loads(json.dumps(options, default=str))
+    return paths.normalise_options(options)
+
+
+def _clean_stale_work() -> None:
+    """Remove build scratch folders (``<home>/work/<name>-<pid>``) whose process is gone."""
+    work = paths.home() / "work"
+    if not work.is_dir():
+        return
+    for p in work.iterdir():
+        pid = p.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not paths.pid_alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
 
 
 def _build_locked(card: DatasetCard, version: str, target: Path, options: dict) -> None:
@@ -97,22 +133,28 @@ def _build_locked(card: DatasetCard, version: str, target: Path, options: dict) 
     )
 
 
-def load(name_or_path, version: str | None = None, lazy: bool = True, **options):
+def load(name_or_path, version: str | None = None, lazy: bool = True, verify: str = "fast", **options):
     """Open a dataset as a :class:`mudata.MuData`, building and caching it on first use.
 
     ``name_or_path`` is a catalog name, a store folder or a store URL.
     ``lazy=True`` returns dask-backed matrices and reads only metadata;
     ``lazy=False`` loads into memory. Builder ``options`` given here select
-    (and if needed build) a store with exactly those options.
+    (and if needed build) a store with exactly those options, in its own
+    cache folder. ``verify``: ``"fast"`` (default: small files re-hashed,
+    every chunk file present), ``"full"`` (every file re-hashed) or ``"none"``
+    (see the README's Integrity section for what each costs). A chunk that
+    fails its checksum later raises :class:`CorruptStoreError` naming it.
     The split of every sample is ``mdata.obs["split"]``.
     """
     if _is_store_path(name_or_path):
-        return open_store(name_or_path, lazy=lazy)
+        return open_store(name_or_path, lazy=lazy, verify=verify)
     target = built_store_path(name_or_path, version, **options)
     try:
-        return open_store(target, lazy=lazy)
+        return open_store(target, lazy=lazy, verify=verify)
     except CorruptStoreError as e:
-        raise CorruptStoreError(f"dataset '{info(str(name_or_path)).name}': {e}", e.bad_files) from e
+        name = info(str(name_or_path)).name
+        msg = str(e) if f"dataset '{name}'" in str(e) else f"dataset '{name}': {e}"
+        raise CorruptStoreError(msg, e.bad_files) from e
 
 
 def built_store_path(name_or_path, version: str | None = None, **options) -> Path:
@@ -123,7 +165,10 @@ def built_store_path(name_or_path, version: str | None = None, **options) -> Pat
     if isinstance(name_or_path, Path) or os.sep in str(name_or_path):
         raise StoreError(f"{name_or_path}: no omicsdata store there (no {MANIFEST})")
     card = info(str(name_or_path))
-    target = paths.store_dir(card.name, str(version or card.version))
+    target = paths.store_dir(card.name, str(version or card.version), options)
+    if not _is_built(target):
+        with contextlib.suppress(OSError):
+            paths.recover(target)  # a writer killed between the two renames of its publish
     need = not _is_built(target)
     if not need and options:
         try:
@@ -138,14 +183,21 @@ def built_store_path(name_or_path, version: str | None = None, **options) -> Pat
 storage.set_name_resolver(built_store_path)
 
 
-def verify(name_or_path, version: str | None = None) -> dict:
-    """Re-hash every file of a store against its manifest.
+def verify(name_or_path, version: str | None = None, **options) -> dict:
+    """Re-hash every file of a store against its manifest (a catalog name: the store built with
+    builder ``options``, default none).
 
     Returns the report (``checked``, ``mismatched``, ``missing``, ``unexpected``)
     when all is well; raises :class:`CorruptStoreError` naming each bad file
     otherwise (the report is on ``err.report``).
     """
-    path = Path(name_or_path) if _is_store_path(name_or_path) else store_path(str(name_or_path), version)
+    if _is_store_path(name_or_path):
+        path = Path(name_or_path)
+    else:
+        path = store_path(str(name_or_path), version, **options)
+        slots = [] if options or _is_built(path) else built_slots(str(name_or_path), version)
+        if len(slots) == 1:  # no options given, one store built (with options): that one
+            path = slots[0]
     if not _is_built(path):
         raise StoreError(f"{path}: no store there; build it with od.build('{name_or_path}')")
     rep = verify_store(path)

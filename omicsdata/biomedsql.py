@@ -246,7 +246,7 @@ def evaluate(predicted_sql: Mapping[str, str] | Iterable[str] | pd.DataFrame, so
     rows = []
     items = list(preds.items())
     if progress:
-        from tqdm.auto import tqdm
+        from .progress import bar as tqdm
         items = tqdm(items, desc="BiomedSQL", unit="query")
     try:
         for uuid, psql in items:

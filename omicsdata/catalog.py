@@ -19,6 +19,7 @@ import dataclasses
 import difflib
 import json
 import os
+import warnings
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
@@ -186,6 +187,11 @@ def read_entry(path, schema: str = "dataset") -> dict:
     if not isinstance(data, dict):
         raise CatalogError(f"{path}: a catalog entry must be a mapping, got {type(data).__name__}")
     validate(data, schema, str(path))
+    if "version" in data:  # the version names a cache folder: one plain path component
+        v = str(data["version"])
+        if not v or v in (".", "..") or "/" in v or "\\" in v or v.startswith(".") or os.path.isabs(v) or "\x00" in v:
+            raise CatalogError(f"{path}: field 'version': {v!r} is not a plain folder name (no '/', '\\', '..', "
+                               "absolute paths or leading '.')")
     expected, what = _expected_name(path)
     name = data["name"]
     if (folder_name(name) if path.name == CARD_FILE else name) != expected:
@@ -198,23 +204,50 @@ def user_card_files(kind: str = "datasets") -> list[Path]:
     found: list[Path] = []
     for d in _catalog_dirs(kind):
         if d.is_dir():
-            found.extend(sorted(d.glob("*.y*ml")))
-            found.extend(sorted(d.glob(f"*/{CARD_FILE}")) if kind == "datasets" else [])
+            found.extend(sorted(p for p in d.glob("*.y*ml") if p.is_file()))  # a folder named x.yaml is no card
+            found.extend(sorted(p for p in d.glob(f"*/{CARD_FILE}") if p.is_file()) if kind == "datasets" else [])
     return found
 
 
-def _entries(card_files: list, schema: str) -> dict[str, tuple[dict, Any]]:
+def _entries(card_files: list, schema: str, bad: dict | None = None) -> dict[str, tuple[dict, Any]]:
+    """Read every card. With ``bad`` (a dict), a malformed card is skipped and recorded as
+    ``{expected name: CatalogError}`` instead of raising, so one bad file hides nothing else."""
     found: dict[str, tuple[dict, Any]] = {}
     for f in card_files:
-        data = read_entry(f, schema)
+        try:
+            data = read_entry(f, schema)
+        except CatalogError as e:
+            if bad is None:
+                raise
+            bad[_expected_name(f)[0]] = e
+            continue
         found[data["name"]] = (data, f)
     return found
 
 
+_warned: set[str] = set()
+
+
+def _user_entries(kind: str, schema: str) -> tuple[dict, dict]:
+    """The user catalog's entries and its malformed files (``{name: CatalogError}``), each warned about once."""
+    bad: dict[str, CatalogError] = {}
+    found = _entries(user_card_files(kind), schema, bad)
+    for e in bad.values():
+        if str(e) not in _warned:
+            _warned.add(str(e))
+            warnings.warn(f"skipping a malformed catalog entry: {e}", stacklevel=3)
+    return found, bad
+
+
 def dataset_entries() -> dict[str, tuple[dict, Any]]:
-    """Every dataset card: ``{name: (validated dict, card file)}``, later sources replacing earlier ones."""
-    cards = builtin_card_files() + entry_point_card_files() + user_card_files("datasets")
-    return _entries(cards, "dataset")
+    """Every dataset card: ``{name: (validated dict, card file)}``, later sources replacing earlier ones.
+
+    A malformed user card (``$OMICSDATA_CATALOG``, ``<home>/catalog``) is skipped with a warning
+    naming it; :func:`info` raises its error when that name is asked for."""
+    found = _entries(builtin_card_files() + entry_point_card_files(), "dataset")
+    user, _ = _user_entries("datasets", "dataset")
+    found.update(user)
+    return found
 
 
 def list_datasets() -> list[str]:
@@ -226,6 +259,10 @@ def info(name: str) -> DatasetCard:
     """The catalog card of ``name``; unknown names raise with close matches."""
     entries = dataset_entries()
     if name not in entries:
+        _, bad = _user_entries("datasets", "dataset")
+        key = folder_name(name) if folder_name(name) in bad else name
+        if key in bad:
+            raise CatalogError(f"dataset '{name}': its catalog entry is malformed: {bad[key]}") from None
         raise UnknownDatasetError(unknown_message("dataset", name, list(entries)))
     data, path = entries[name]
     return DatasetCard(data, path)

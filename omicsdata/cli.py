@@ -8,6 +8,7 @@
     omicsdata download NAME [--opt key=value ...]
     omicsdata verify NAME_OR_PATH
     omicsdata cache [--clear NAME]
+    omicsdata import PATH --name NAME [--label COL] [--split-by COL] [--preprocess scverse]
 
 Every command has ``--help``. An :class:`omicsdata.OmicsDataError` ends the
 command with exit code 1 and its message on stderr (no traceback).
@@ -63,13 +64,13 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 def cmd_list(args) -> int:
     from . import paths
-    from .api import _is_built
+    from .api import _is_built, built_slots
     from .catalog import info, list_datasets
 
     rows = []
     for name in list_datasets():
         card = info(name)
-        built = _is_built(paths.store_dir(card.name, card.version))
+        built = _is_built(paths.store_dir(card.name, card.version)) or bool(built_slots(name))
         rows.append([name, card.version, "yes" if built else "no", card.title])
     print(_table(rows, ["name", "version", "cached", "title"]))
     return 0
@@ -150,6 +151,20 @@ def cmd_cache(args) -> int:
     return 0
 
 
+def cmd_import(args) -> int:
+    """``omicsdata import PATH --name NAME``: .h5mu files go through import_mudata, the rest import_anndata."""
+    from .importers import import_anndata, import_mudata
+
+    kw = dict(label=args.label, split_by=args.split_by, preprocess=args.preprocess, seed=args.seed,
+              overwrite=args.overwrite)
+    if str(args.path).endswith(".h5mu"):
+        target = import_mudata(args.path, args.name, **kw)
+    else:
+        target = import_anndata(args.path, args.name, modality=args.modality, **kw)
+    print(f"imported {args.path} as '{args.name}': {target}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="omicsdata", description="Multi-omics datasets by name: catalog, build, verify, cache.")
     p.add_argument("--version", action="version", version=f"omicsdata {_pkg_version()}")
@@ -185,6 +200,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--version", dest="version", default=None, help="dataset version (default: the catalog's)")
     s.set_defaults(func=cmd_verify)
 
+    s = sub.add_parser("import", help="import an .h5ad/.h5mu as a local dataset",
+                       description="Import an AnnData (.h5ad) or MuData (.h5mu) file, streamed in row blocks, as a "
+                                   "cached store plus a local catalog entry (od.load(NAME) opens it).")
+    s.add_argument("path")
+    s.add_argument("--name", required=True, help="dataset name (lower-case letters, digits, '-')")
+    s.add_argument("--label", default=None, help="obs column of the labels (splits stratified by it)")
+    s.add_argument("--split-by", dest="split_by", default=None, help="obs column of the groups (donor): no group in two splits")
+    s.add_argument("--preprocess", choices=["scverse"], default=None,
+                   help="normalise total, log1p, highly variable genes (fitted on train cells)")
+    s.add_argument("--modality", default="rna", help="modality name of an .h5ad's X (default rna)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--overwrite", action="store_true", help="replace an earlier import of NAME")
+    s.set_defaults(func=cmd_import)
+
     s = sub.add_parser("cache", help="list or clear cached stores",
                        description="List the stores in the cache, or remove one dataset's stores.")
     s.add_argument("--clear", metavar="NAME", help="remove every cached version of NAME")
@@ -200,11 +229,17 @@ def _pkg_version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (1 with a one-line message on OmicsDataError)."""
+    from .progress import cli_stage_lines
+
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with cli_stage_lines():  # progress: a bar in a terminal, one line per stage otherwise
+            return int(args.func(args) or 0)
     except OmicsDataError as e:
-        print(f"omicsdata {args.command}: error: {e}", file=sys.stderr)
+        print(f"omicsdata {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a full or read-only disk, a missing file given on the command line
+        print(f"omicsdata {args.command}: error: {type(e).__name__}: {' '.join(str(e).split())}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

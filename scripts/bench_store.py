@@ -17,6 +17,8 @@ scratch ``$OMICSDATA_HOME``, then per modality:
     .venv/bin/python scripts/bench_store.py
     .venv/bin/python scripts/bench_store.py --patients 2000
     .venv/bin/python scripts/bench_store.py --lazy-open
+    .venv/bin/python scripts/bench_store.py --verify-cost        # od.load(verify=...) on the 10 GB store
+    .venv/bin/python scripts/bench_store.py --chunk-accounting   # manifest-recorded vs write_empty_chunks
 """
 from __future__ import annotations
 
@@ -75,6 +77,64 @@ def lazy_open(repeat: int) -> None:
         print(f"| seconds | {min(times):.3f} | {np.median(times):.3f} | {max(times):.3f} |")
         print(f"| MB read (rchar) | {min(reads) / 1e6:.2f} | {np.median(reads) / 1e6:.2f} | {max(reads) / 1e6:.2f} |")
         print(f"| fraction of matrix bytes read | {min(reads) / store_nbytes(man):.1e} | | {max(reads) / store_nbytes(man):.1e} |")
+
+
+def verify_cost(repeat: int) -> None:
+    """Seconds to open the 10 GB store of ``--lazy-open`` with each ``verify`` mode (best/median of ``repeat``)."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from test_load import make_big_store
+
+    from omicsdata.store import open_store, read_manifest, store_nbytes
+
+    with tempfile.TemporaryDirectory(prefix="bench-verify-") as tmp:
+        path, _, rows, n_chunks = make_big_store(Path(tmp))
+        man = read_manifest(path)
+        open_store(Path(tmp) / "one-chunk.zarr")  # warm-up (imports)
+        print(f"store: {store_nbytes(man) / 1e9:.2f} GB of float32 matrices, {len(man['files']):,} files "
+              f"({n_chunks:,} chunks), {_du(path) / 1e6:.0f} MB on disk, page cache warm\n")
+        print("| verify | what it checks | best s | median s | MB read (rchar) |")
+        print("|---|---|---|---|---|")
+        what = {"none": "manifest only", "fast": "small files re-hashed + every chunk file present (one walk)",
+                "full": "every file re-hashed (sha256)"}
+        for mode in ("none", "fast", "full"):
+            times, reads = [], []
+            for _ in range(repeat if mode != "full" else max(1, min(repeat, 2))):
+                r0, t0 = _rchar(), time.perf_counter()
+                open_store(path, verify=mode)
+                times.append(time.perf_counter() - t0)
+                reads.append(_rchar() - r0)
+            print(f"| {mode} | {what[mode]} | {min(times):.3f} | {np.median(times):.3f} | {np.median(reads) / 1e6:.1f} |")
+
+
+def chunk_accounting(n: int = 20_000, p: int = 2_000, absent: float = 0.4) -> None:
+    """Recording every chunk file in the manifest (what write_store does) vs writing every chunk
+    (zarr ``write_empty_chunks``): write seconds, bytes on disk, manifest bytes, on a matrix where
+    ``absent`` of the samples lack the modality (zero rows, sorted together as after a merge)."""
+    import anndata as ad
+    import mudata as md
+    import pandas as pd
+    import zarr
+
+    from omicsdata.store import write_store
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, p)).astype(np.float32)
+    X[int(n * (1 - absent)):] = 0
+    m = md.MuData({"rna": ad.AnnData(X=X, obs=pd.DataFrame(index=[f"s{i}" for i in range(n)]))})
+    print(f"| chunks of a {n:,} x {p:,} float32 matrix, {absent:.0%} zero rows | write s | files | MB on disk | "
+          "manifest kB |")
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory(prefix="bench-chunks-") as tmp:
+        for label, empty in (("record written chunks in the manifest (chosen)", False),
+                             ("write_empty_chunks=True", True)):
+            out = Path(tmp) / f"s-{empty}.zarr"
+            with zarr.config.set({"array.write_empty_chunks": empty}):
+                t0 = time.perf_counter()
+                write_store(m, out)
+                dt = time.perf_counter() - t0
+            files = [f for f in out.rglob("*") if f.is_file()]
+            print(f"| {label} | {dt:.2f} | {len(files):,} | {_du(out) / 1e6:.1f} | "
+                  f"{(out / 'manifest.json').stat().st_size / 1e3:.1f} |")
 
 
 def throughput(n_patients: int, full_size: bool, codecs: list[str]) -> None:
@@ -145,9 +205,17 @@ def main(argv=None) -> None:
     ap.add_argument("--small", action="store_true", help="default feature counts instead of full_size")
     ap.add_argument("--codecs", nargs="*", default=None, help="codecs for the write column (default: the store default)")
     ap.add_argument("--lazy-open", action="store_true", help="time a lazy open of a 10 GB store instead")
+    ap.add_argument("--verify-cost", action="store_true",
+                    help="time opening the 10 GB store with verify='none' | 'fast' | 'full'")
+    ap.add_argument("--chunk-accounting", action="store_true",
+                    help="manifest-recorded chunks vs write_empty_chunks: time and bytes")
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args(argv)
-    if args.lazy_open:
+    if args.verify_cost:
+        verify_cost(args.repeat)
+    elif args.chunk_accounting:
+        chunk_accounting()
+    elif args.lazy_open:
         lazy_open(args.repeat)
     else:
         throughput(args.patients, not args.small, args.codecs)

@@ -137,11 +137,16 @@ def test_atomic_path_replaces_or_leaves_untouched(tmp_path):
 
 
 def test_clean_stale_tmp(tmp_path):
-    (tmp_path / f"{paths.TMP_MARK}x-1").mkdir()
-    (tmp_path / f"{paths.TMP_MARK}y-2").write_text("")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a writer that is gone
+    (tmp_path / f"{paths.TMP_MARK}x-{dead.pid}-0123abcd").mkdir()
+    (tmp_path / f"{paths.TMP_MARK}y-{dead.pid}-4567cdef").write_text("")
+    (tmp_path / f"{paths.TMP_MARK}z-{os.getpid()}-89abcdef").mkdir()  # a live writer's: kept
+    (tmp_path / f"{paths.TMP_MARK}no-pid").mkdir()  # no writer recorded: kept
     (tmp_path / "1.0").mkdir()
     assert paths.clean_stale_tmp(tmp_path) == 2
-    assert [p.name for p in tmp_path.iterdir()] == ["1.0"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["1.0", f"{paths.TMP_MARK}z-{os.getpid()}-89abcdef", f"{paths.TMP_MARK}no-pid"])
 
 
 CHILD = textwrap.dedent('''
@@ -227,4 +232,4 @@ def test_build_splits_by_patient_with_several_samples(test_catalog):
     m = od.load("odtest-count", n=200)
     per_patient = m.obs.groupby("patient_id", observed=True)["split"].nunique()
     assert (per_patient == 1).all() and m.obs["patient_id"].value_counts().max() == 2
-    assert read_manifest(paths.store_dir("odtest-count", "1"))["splits"]["by"] == "patient_id"
+    assert read_manifest(od.api.store_path("odtest-count", n=200))["splits"]["by"] == "patient_id"

@@ -123,8 +123,14 @@ def test_invalid_entry_names_file_and_field(tmp_path, monkeypatch, mutate, field
     mutate(entry)
     path = _write_entry(tmp_path, entry)
     monkeypatch.setenv("OMICSDATA_CATALOG", str(tmp_path))
+    # one bad user card hides nothing: the rest still lists, with a warning naming the file and field
+    with pytest.warns(UserWarning, match=f"field '{field}'") as rec:
+        names = od.list_datasets()
+    assert "demo-pancancer" in names and "broken-set" not in names
+    assert any(str(path) in str(w.message) for w in rec)
+    # asking for the broken entry itself raises the error, naming the file and field
     with pytest.raises(od.CatalogError) as ei:
-        od.list_datasets()
+        od.info("broken-set")
     msg = str(ei.value)
     assert str(path) in msg and f"field '{field}'" in msg
     assert isinstance(ei.value, od.OmicsDataError)

@@ -59,9 +59,10 @@ def test_list_and_info(capsys):
 
 def test_build_verify_cache_clear(capsys):
     rc, out, err = run(capsys, "build", "demo-pancancer", "--opt", "n_patients=50", "--opt", "n_cancer_types=2")
-    target = paths.store_dir("demo-pancancer", "1.0")
+    target = paths.store_dir("demo-pancancer", "1.0", {"n_patients": 50, "n_cancer_types": 2})  # its options' slot
     assert rc == 0 and out.strip() == f"built demo-pancancer: {target}"
-    assert "writing demo-pancancer" in err  # tqdm progress bar on stderr
+    assert "writing demo-pancancer: started" in err  # not a terminal: one line per stage (omicsdata.progress)
+    assert "\r" not in err
     assert od.load("demo-pancancer", n_patients=50, n_cancer_types=2).n_obs == 50
     rc, out, _ = run(capsys, "list")
     assert next(line for line in out.splitlines() if line.startswith("demo-pancancer")).split()[2] == "yes"
@@ -83,7 +84,8 @@ def test_build_verify_cache_clear(capsys):
     rc, out, _ = run(capsys, "cache")
     assert rc == 0 and str(paths.home()) in out
     row = next(line for line in out.splitlines() if line.startswith("demo-pancancer"))
-    assert row.split()[:3] == ["demo-pancancer", "1.0", "50"] and row.split()[-1] == "ok"
+    cols = row.split()  # the version column is the cache slot: <version>-<options hash> (issue 15)
+    assert cols[0] == "demo-pancancer" and cols[1] in ("1.0", target.name) and cols[2] == "50" and cols[-1] == "ok"
 
     rc, out, _ = run(capsys, "build", "demo-pancancer", "--opt", "n_patients=50", "--opt", "n_cancer_types=2", "--force")
     assert rc == 0

@@ -48,8 +48,10 @@ def test_invalid_catalog_entry_names_field(tmp_path, monkeypatch):
     entry["tasks"][0]["kind"] = "astrology"
     (tmp_path / "bad-entry.yaml").write_text(yaml.safe_dump(entry))
     monkeypatch.setenv("OMICSDATA_CATALOG", str(tmp_path))
+    with pytest.warns(UserWarning, match="bad-entry.yaml"):  # one bad user file hides nothing else
+        assert "demo-pancancer" in od.list_datasets() and od.info("demo-pancancer").name == "demo-pancancer"
     with pytest.raises(od.CatalogError) as ei:
-        od.info("demo-pancancer")  # one bad entry is reported, whatever is asked
+        od.info("bad-entry")  # ...and is reported when it is the entry asked for
     assert "bad-entry.yaml" in str(ei.value) and "field 'tasks.0.kind'" in str(ei.value)
     assert "astrology" in str(ei.value)
 
@@ -85,9 +87,9 @@ def test_corrupt_cached_dataset_named_by_load(monkeypatch):
         od.load("demo-pancancer", n_patients=40, n_cancer_types=2)
     assert "dataset 'demo-pancancer'" in str(ei.value) and "mod/protein/zarr.json" in str(ei.value)
     with pytest.raises(od.CorruptStoreError, match="mod/protein/zarr.json"):
-        od.verify("demo-pancancer")
+        od.verify("demo-pancancer", n_patients=40, n_cancer_types=2)  # the store of those options
     od.build("demo-pancancer", n_patients=40, n_cancer_types=2, force=True)  # the hinted fix works
-    assert od.verify("demo-pancancer")["ok"]
+    assert od.verify("demo-pancancer", n_patients=40, n_cancer_types=2)["ok"]
 
 
 def test_missing_and_unexpected_files_named(store):

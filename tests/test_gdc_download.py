@@ -172,3 +172,18 @@ def test_malformed_row_names_file_and_line(raw, tmp_path, monkeypatch):
     msg = str(ei.value)
     assert f["file_name"] in msg and "line 21" in msg
     assert not (od.api.store_path("gdc-pancancer")).exists()  # no store left behind
+
+
+def test_batch_member_size_is_checked_against_file_size_before_extraction(server):
+    """Issue 15: a /data batch member whose size is not the API's file_size is refused at its tar header."""
+    from omicsdata.sources.archive import ArchiveLimitError
+
+    c = client()
+    hits = c.files(["TCGA-BRCA"], "Protein Expression Quantification")
+    assert len(hits) > 1
+    hits[1] = dict(hits[1], file_size=int(hits[1]["file_size"]) - 1, md5sum=None)
+    with pytest.raises(ArchiveLimitError, match=f"{hits[1]['file_id']}/.*expected {hits[1]['file_size']}"):
+        c.download(hits)
+    for h in hits:
+        assert not c.local_path(h).exists()
+    assert not [p for p in c.cache_dir.iterdir() if p.name.startswith(".tmp-")]

@@ -155,7 +155,8 @@ def test_codecs_round_trip(tmp_path, codec):
     path = write_store(m, tmp_path / "s.zarr", codec=codec)
     arr = zarr.open_array(str(path / "mod" / "dense" / "X"), mode="r")
     names = [type(c).__name__ for c in arr.compressors]
-    assert names == ([] if codec == "none" else [type(make_codec(codec)).__name__])
+    # the compressor, then the per-chunk CRC32C checksum (read-time integrity)
+    assert names == ([] if codec == "none" else [type(make_codec(codec)).__name__]) + ["Crc32cCodec"]
     np.testing.assert_array_equal(arr[:], dense)
 
 

@@ -1,4 +1,9 @@
-"""``zoo`` shell command: ``zoo list | download NAME | fit | predict`` (``zoo --help``)."""
+"""``zoo`` shell command: ``zoo list | download NAME | fit | predict`` (``zoo --help``).
+
+Bad input (an unknown model or dataset, malformed ``--params``, a missing or
+corrupt checkpoint, unusable data, wrong arguments) ends with exit code 1 and a
+one-line ``zoo: error: ...`` message on stderr, never a traceback.
+"""
 from __future__ import annotations
 
 import argparse
@@ -31,11 +36,34 @@ def _download(args) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors as one line and exit code 1."""
+
+    def error(self, message):
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(1)
+
+
+def _params(text: str | None) -> dict:
+    if not text:
+        return {}
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise OmicsDataError(f"--params: not valid JSON ({e.msg} at character {e.pos}): {text[:80]!r}") from None
+    if not isinstance(params, dict):
+        raise OmicsDataError(f"--params: expected a JSON object of hyper-parameters, got {type(params).__name__}")
+    return params
+
+
 def _fit(args) -> int:
     import zoo
 
-    params = json.loads(args.params) if args.params else {}
-    model = zoo.create_model(args.model, **params)
+    params = _params(args.params)
+    try:
+        model = zoo.create_model(args.model, **params)
+    except TypeError as e:
+        raise OmicsDataError(f"--params for model '{args.model}': {e}") from None
     model.fit(args.data, split=args.split)
     res = model.evaluate(args.data, split=args.eval_split) if args.eval_split else {}
     model.save_pretrained(args.out)
@@ -67,8 +95,8 @@ def _predict(args) -> int:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="zoo", description="Pretrained and trainable multi-omics models.")
-    sub = ap.add_subparsers(dest="cmd", required=True)
+    ap = _Parser(prog="zoo", description="Pretrained and trainable multi-omics models.")
+    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
     p = sub.add_parser("list", help="architectures and pretrained catalog models")
     p.set_defaults(fn=_list)
     p = sub.add_parser("download", help="fetch (and verify/convert) a catalog model into the local cache")
@@ -92,11 +120,24 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None, help="CSV file (default: stdout)")
     p.set_defaults(fn=_predict)
     args = ap.parse_args(argv)
+    from omicsdata.progress import cli_stage_lines
+
     try:
-        return args.fn(args)
+        with cli_stage_lines():  # progress: a bar in a terminal, one line per stage otherwise
+            return args.fn(args)
     except OmicsDataError as e:
-        print(f"zoo: error: {e}", file=sys.stderr)
-        return 2
+        print(f"zoo: error: {_one_line(e)}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError, KeyError, TypeError) as e:  # bad input reaching a library call
+        print(f"zoo: error: {type(e).__name__}: {_one_line(e)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("zoo: interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())
 
 
 if __name__ == "__main__":

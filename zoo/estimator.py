@@ -54,8 +54,9 @@ from omicsdata.errors import OmicsDataError, SchemaMismatchError
 from . import data as zdata
 from . import inference
 from .align import DEFAULT_MIN_OVERLAP
+from .checks import check_survival_targets
 from .persistence import PersistenceMixin
-from .preprocess import Preprocessor, store_recipe
+from .preprocess import Preprocessor, screen_spec, store_recipe
 from .tasks import get_task, resolve_tasks
 from .tasks.survival import require_survival, survival_function
 from .trainer import Trainer
@@ -239,6 +240,8 @@ class Estimator(PersistenceMixin, BaseEstimator):
         tasks = self._resolve_tasks(mdata)
         plan = zdata.plan_rows(mdata, split, val_split, self.val_fraction, int(self.random_state or 0))
         tasks = {n: get_task(n).fit(spec, mdata.obs, plan.train) for n, spec in tasks.items()}
+        if "survival" in tasks:  # NaN/inf times, all censored: clear errors (issue 15)
+            check_survival_targets(mdata.obs, tasks["survival"]["time_col"], tasks["survival"]["event_col"], plan.train)
         features = {m: [str(f) for f in mdata.mod[m].var_names] for m in mods}
         self.schema_ = {"modalities": {m: {"features": features[m]} for m in mods}, "tasks": tasks}
         seed = int(self.random_state or 0)
@@ -247,7 +250,8 @@ class Estimator(PersistenceMixin, BaseEstimator):
             return zdata.batches(mdata, split, mods, self.batch_size, shuffle=shuffle, seed=seed, device=device,
                                  use_stream=self.use_stream, drop_last=drop_last, rows=plan.explicit_train)
 
-        self.preprocessor_ = Preprocessor.fit(train_source(False), features)
+        self.preprocessor_ = Preprocessor.fit(train_source(False), features, screen=screen_spec(self, mdata, plan.train),
+                                              sample_names=mdata.obs_names, nan_policy=getattr(self, "nan_policy", "error"))
         self.schema_["modalities"] = {m: dict(v, required=True) for m, v in self.preprocessor_.to_json().items()}
         recipe = {m: r for m, r in store_recipe(mdata).items() if m in mods}
         if recipe:

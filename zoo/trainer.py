@@ -34,7 +34,7 @@ class Trainer:
     def _bar(self):
         if not self.progress:
             return None
-        from tqdm.auto import tqdm
+        from omicsdata.progress import bar as tqdm
 
         return tqdm(total=self.max_epochs, desc=self.desc, unit="epoch", leave=False)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..catalog import read_entry, user_card_files
 from ..datasets import BUILDER_MODULE, CARD_FILE, folder_name, import_builtin_builders, import_entry_point_builders
-from ..errors import BuildError
+from ..errors import BuildError, CatalogError
 
 USER_MODULE_PREFIX = "omicsdata_user_builder_"
 
@@ -30,7 +30,11 @@ def user_builder_files(builder_name: str) -> list[Path]:
     """Builder modules beside the user cards (``$OMICSDATA_CATALOG``) whose ``builder`` is ``builder_name``."""
     found: list[Path] = []
     for card in user_card_files("datasets"):
-        if read_entry(card).get("builder") != builder_name:
+        try:
+            entry = read_entry(card)
+        except CatalogError:  # a malformed user card: dataset_entries() warns about it
+            continue
+        if entry.get("builder") != builder_name:
             continue
         if card.name == CARD_FILE:
             candidates = [card.parent / f"{BUILDER_MODULE}.py"]

@@ -8,6 +8,10 @@ header of ~140 columns (``Hugo_Symbol``, ``Entrez_Gene_Id``, ...,
 
 :func:`read_maf` reduces the calls to the set of genes mutated per tumour
 sample, keeping only variants that pass a :class:`MutationFilter`.
+
+Comment and header lines are read at most :data:`MAX_LINE_CHARS` characters at
+a time: a longer line (a corrupt or hostile file, e.g. a 400 MiB header) is a
+:class:`FormatError` naming the file and line, with bounded memory.
 """
 from __future__ import annotations
 
@@ -19,6 +23,9 @@ import pyarrow.compute as pc
 
 from ..errors import FormatError
 from ._common import open_text, read_tsv, require_columns
+
+#: longest comment/header line accepted (a real GDC MAF header is a few KB)
+MAX_LINE_CHARS = 1 << 20
 
 NON_SILENT = ("Missense_Mutation", "Nonsense_Mutation", "Frame_Shift_Del", "Frame_Shift_Ins",
               "In_Frame_Del", "In_Frame_Ins", "Splice_Site", "Translation_Start_Site", "Nonstop_Mutation")
@@ -57,14 +64,30 @@ class MutationFilter:
         return {"column": self.column, "values": list(self.values)}
 
 
-def _n_comment_lines(path) -> int:
+def _read_line(fh, path, lineno: int) -> str:
+    """One line of at most :data:`MAX_LINE_CHARS` characters (``""`` at the end of the file)."""
+    try:
+        line = fh.readline(MAX_LINE_CHARS + 1)
+    except (UnicodeDecodeError, OSError, EOFError) as e:
+        raise FormatError(path, f"cannot read ({type(e).__name__}: {e})", line=lineno) from None
+    if len(line) > MAX_LINE_CHARS:
+        raise FormatError(path, f"line longer than {MAX_LINE_CHARS} characters; not a MAF comment/header line",
+                          line=lineno)
+    return line
+
+
+def _header(path) -> tuple[int, list[str]]:
+    """(number of ``#`` comment lines, header columns), reading line by line with a length cap."""
     n = 0
     with open_text(path) as fh:
-        for line in fh:
+        while True:
+            line = _read_line(fh, path, n + 1)
             if not line.startswith("#"):
                 break
             n += 1
-    return n
+    if not line.strip():
+        raise FormatError(path, "no header line after the comments", line=n + 1)
+    return n, line.rstrip("\r\n").split("\t")
 
 
 def read_maf(path, filter: MutationFilter | str | dict | None = None) -> dict[str, list[str]]:
@@ -75,11 +98,7 @@ def read_maf(path, filter: MutationFilter | str | dict | None = None) -> dict[st
     ``Hugo_Symbol == "Unknown"`` (intergenic) is ignored.
     """
     flt = MutationFilter.from_spec(filter)
-    skip = _n_comment_lines(path)
-    with open_text(path) as fh:
-        for _ in range(skip):
-            fh.readline()
-        header = fh.readline().rstrip("\r\n").split("\t")
+    skip, header = _header(path)
     need = ["Hugo_Symbol", "Tumor_Sample_Barcode"] + ([flt.column] if flt.column else [])
     require_columns(path, header, need, line=skip + 1)
     cols = list(dict.fromkeys(need))

@@ -29,9 +29,11 @@ from typing import Iterable
 from .. import paths
 from ..errors import ChecksumError, DownloadError
 from . import http
-from .archive import safe_extract
+from .archive import DEFAULT_MAX_TOTAL, safe_extract
 
 DEFAULT_API = "https://api.gdc.cancer.gov"
+#: bytes allowed per file of a /data batch beyond the files themselves (MANIFEST.txt lines, tar headers)
+BATCH_OVERHEAD = 64 << 10
 
 #: GDC ``/files`` fields the builders need.
 FILE_FIELDS = [
@@ -175,10 +177,17 @@ class GDCClient:
         tmpdir.mkdir(parents=True)
         try:
             tgz = tmpdir / "batch.tar.gz"
+            expected = {f"{h['file_id']}/{h['file_name']}": int(h["file_size"])
+                        for h in hits if h.get("file_size") is not None}
+            # the archive holds the files (sizes known when the API gave them) plus MANIFEST.txt and tar headers
+            cap = (2 * sum(expected.values()) + BATCH_OVERHEAD * (len(hits) + 4)) if len(expected) == len(hits) \
+                else None
             http.download(f"{self.base}/data", tgz, method="POST",
                           json={"ids": [h["file_id"] for h in hits]}, policy=self.policy, sess=self.sess,
-                          name=f"GDC batch of {len(hits)} files")
-            files = safe_extract(tgz, tmpdir / "x")
+                          name=f"GDC batch of {len(hits)} files", max_bytes=cap)
+            files = safe_extract(tgz, tmpdir / "x", expected=expected, max_member_bytes=BATCH_OVERHEAD * len(hits),
+                                 max_total_bytes=sum(expected.values()) + BATCH_OVERHEAD * len(hits)
+                                 if len(expected) == len(hits) else DEFAULT_MAX_TOTAL)
             by_rel = {f.relative_to(tmpdir / "x").as_posix(): f for f in files}
             out = []
             for h in hits:
@@ -229,8 +238,8 @@ class GDCClient:
         jobs = self.plan(todo)
         bar = None
         if progress and jobs:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=len(todo), desc="GDC download", unit="file")
+            from ..progress import bar as progress_bar
+            bar = progress_bar(total=len(todo), desc="GDC download", unit="file")
         with cf.ThreadPoolExecutor(self.workers) as ex:
             futs = {ex.submit(self.download_batch, job): job for job in jobs}
             try:

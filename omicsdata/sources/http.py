@@ -17,6 +17,20 @@
 :func:`request_json` posts/gets JSON with the same retry policy. Every source
 (GDC, plain URLs, the zoo's ``http`` model source) uses these two.
 
+Limits (each failure is a :class:`~omicsdata.errors.DownloadError` naming the file):
+
+* an overall deadline per file (``RetryPolicy.deadline``, ``$OMICSDATA_DOWNLOAD_DEADLINE``
+  seconds, retries and waits included), not only a per-read timeout, so a
+  server dripping a byte a second cannot hold a build forever;
+* a size cap: the expected ``size`` when the source gives one, else
+  ``$OMICSDATA_DOWNLOAD_MAX_BYTES`` (``max_bytes=``), so a body without
+  ``Content-Length`` cannot fill the disk;
+* content sniffing (:mod:`.sniff`): an HTML page served with status 200 where a
+  data file is expected is refused, and the message says what arrived;
+* ``Retry-After`` is clamped to ``[0, max_backoff]`` (garbage or negative values
+  fall back to the backoff); redirect loops and redirects to ``file://`` or any
+  scheme other than http(s) are refused.
+
 Mirrors: ``$OMICSDATA_HTTP_MIRROR="<upstream-prefix>=<mirror-prefix>[,...]"``
 rewrites every URL these functions are given that starts with an upstream
 prefix (the longest matching prefix wins) before the request is sent
@@ -26,6 +40,8 @@ and messages name the original URL and the mirror.
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -36,45 +52,37 @@ import requests
 import urllib3
 
 from ..errors import CatalogError, ChecksumError, DownloadError
+from . import sniff
+from .mirror import MIRROR_ENV, _via, mirror_rules, mirror_url  # noqa: F401 - re-exported
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 USER_AGENT = "omicsdata (omicszoo)"
-MIRROR_ENV = "OMICSDATA_HTTP_MIRROR"
+DEADLINE_ENV = "OMICSDATA_DOWNLOAD_DEADLINE"
+MAX_BYTES_ENV = "OMICSDATA_DOWNLOAD_MAX_BYTES"
+DEFAULT_DEADLINE = 6 * 3600.0  # seconds per file, retries included
+DEFAULT_MAX_BYTES = 64 << 30  # cap of a body whose size the source does not give
+MAX_REDIRECTS = 10
+_sleep = time.sleep  # tests replace this to record waits
 
 
-def mirror_rules(value: str | None = None) -> list[tuple[str, str]]:
-    """The ``(upstream_prefix, mirror_prefix)`` pairs of ``$OMICSDATA_HTTP_MIRROR`` (or ``value``).
-
-    Longest upstream prefix first. A malformed entry raises :class:`CatalogError`
-    naming the variable and the entry.
-    """
-    value = os.environ.get(MIRROR_ENV, "") if value is None else value
-    rules = []
-    for item in value.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        up, sep, mirror = item.partition("=")
-        up, mirror = up.strip(), mirror.strip()
-        if not sep or not up or not mirror:
-            raise CatalogError(f"${MIRROR_ENV}: entry '{item}' is not '<upstream-prefix>=<mirror-prefix>'")
-        for what, p in (("upstream prefix", up), ("mirror prefix", mirror)):
-            if "://" not in p:
-                raise CatalogError(f"${MIRROR_ENV}: entry '{item}': the {what} '{p}' is not a URL (scheme://...)")
-        rules.append((up, mirror))
-    return sorted(rules, key=lambda r: -len(r[0]))
+def _env_number(var: str, default: float) -> float:
+    raw = os.environ.get(var, "").strip()
+    if not raw:
+        return default
+    try:
+        v = float(raw)
+    except ValueError:
+        raise CatalogError(f"${var}: '{raw}' is not a number") from None
+    if not math.isfinite(v) or v <= 0:
+        raise CatalogError(f"${var}: '{raw}' must be a positive number")
+    return v
 
 
-def mirror_url(url: str, value: str | None = None) -> str:
-    """``url`` rewritten by the first matching ``$OMICSDATA_HTTP_MIRROR`` rule (unchanged if none matches)."""
-    for up, mirror in mirror_rules(value):
-        if url.startswith(up):
-            return mirror + url[len(up):]
-    return url
-
-
-def _via(url: str, real: str) -> str:
-    return url if real == url else f"{url} (via mirror {real})"
+def default_max_bytes() -> int:
+    """``$OMICSDATA_DOWNLOAD_MAX_BYTES`` or 64 GiB: the cap of a body whose size is not known."""
+    return int(_env_number(MAX_BYTES_ENV, DEFAULT_MAX_BYTES))
 
 
 @dataclass
@@ -89,14 +97,39 @@ class RetryPolicy:
     backoff: float = 0.5
     max_backoff: float = 30.0
     timeout: float = 60.0
+    #: overall seconds per file or request, retries and waits included (None: ``$OMICSDATA_DOWNLOAD_DEADLINE``
+    #: or 6 hours)
+    deadline: float | None = None
+
+    def total_deadline(self) -> float:
+        """The overall deadline in seconds (the field, else the environment, else the default)."""
+        return float(self.deadline) if self.deadline is not None else _env_number(DEADLINE_ENV, DEFAULT_DEADLINE)
 
     def wait(self, attempt: int, retry_after: str | None = None) -> float:
+        """Seconds to wait before attempt ``attempt + 1``: ``Retry-After`` (seconds or an HTTP date)
+        clamped to ``[0, max_backoff]``; a missing or unreadable value gives the exponential backoff."""
+        backoff = min(self.backoff * (2 ** attempt), self.max_backoff)
         if retry_after:
-            try:
-                return min(float(retry_after), self.max_backoff)
-            except ValueError:
-                pass
-        return min(self.backoff * (2 ** attempt), self.max_backoff)
+            v = _retry_after_seconds(retry_after)
+            if v is not None:
+                return min(max(v, 0.0), self.max_backoff)
+        return max(backoff, 0.0)
+
+
+def _retry_after_seconds(value: str) -> float | None:
+    value = str(value).strip()
+    try:
+        v = float(value)
+        return v if math.isfinite(v) else None
+    except ValueError:
+        pass
+    try:
+        from email.utils import parsedate_to_datetime
+
+        when = parsedate_to_datetime(value)
+        return when.timestamp() - time.time()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 DEFAULT_POLICY = RetryPolicy()
@@ -109,24 +142,57 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
+class DeadlineError(DownloadError):
+    """A download ran past its overall deadline (``RetryPolicy.deadline``)."""
+
+
+class SizeLimitError(DownloadError):
+    """A body grew past the expected size or the size cap; the partial file was removed."""
+
+
+def _check_redirect(r: requests.Response, *args, **kwargs):
+    """Response hook: refuse a redirect to a scheme other than http(s) (``file://`` ...)."""
+    if r.is_redirect:
+        loc = r.headers.get("Location", "")
+        scheme = loc.partition(":")[0].lower() if "://" in loc else ""
+        if scheme and scheme not in ("http", "https"):
+            r.close()
+            raise DownloadError(f"{r.request.method} {r.url}: redirected to '{loc}' ({scheme}://); only http(s) "
+                                "redirects are followed")
+    return r
+
+
 def session() -> requests.Session:
-    """A requests session with the omicsdata user agent."""
+    """A requests session with the omicsdata user agent (at most 10 redirects, http(s) only)."""
     s = requests.Session()
     s.headers["User-Agent"] = USER_AGENT
+    s.max_redirects = MAX_REDIRECTS
+    s.hooks["response"].append(_check_redirect)
     return s
 
 
-def _with_retries(what: str, fn: Callable[[], Any], policy: RetryPolicy, sleep=time.sleep):
+def _with_retries(what: str, fn: Callable[[], Any], policy: RetryPolicy, sleep=None, t_end: float | None = None):
+    sleep = sleep or _sleep
     last = None
     for attempt in range(policy.retries + 1):
         try:
             return fn()
+        except requests.TooManyRedirects as e:
+            raise DownloadError(f"{what}: redirect loop (more than {MAX_REDIRECTS} redirects; last: {e})") from None
+        except (requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidURL) as e:
+            raise DownloadError(f"{what}: refused URL or redirect ({e})") from None
         except (_Retryable, requests.ConnectionError, requests.Timeout,
                 requests.exceptions.ChunkedEncodingError, urllib3.exceptions.HTTPError) as e:
             last = e
             if attempt == policy.retries:
                 break
-            sleep(policy.wait(attempt, getattr(e, "retry_after", None)))
+            pause = policy.wait(attempt, getattr(e, "retry_after", None))
+            if t_end is not None and time.monotonic() + pause > t_end:
+                raise DeadlineError(f"{what}: the overall deadline of {policy.total_deadline():g} s would pass "
+                                    f"while waiting to retry ({type(e).__name__}: {e})") from None
+            log.info("%s: %s; retrying in %.1f s", what, e, pause)
+            sleep(pause)
     raise DownloadError(f"{what}: failed after {policy.retries + 1} attempts: {type(last).__name__}: {last}")
 
 
@@ -148,25 +214,62 @@ def request_json(method: str, url: str, *, json: Any = None, params: dict | None
     real = mirror_url(url)
     what = f"{method} {_via(url, real)}"
 
+    t_end = time.monotonic() + policy.total_deadline()
+
     def once():
-        r = sess.request(method, real, json=json, params=params, timeout=policy.timeout)
+        r = sess.request(method, real, json=json, params=params, timeout=_timeout(policy, t_end, what),
+                         stream=True)
         _check_status(r, what)
+        body = bytearray()
         try:
-            return r.json()
+            for chunk in r.iter_content(1 << 16):  # decodes Content-Encoding, unlike _chunks
+                body += chunk
+                if time.monotonic() > t_end:
+                    raise DeadlineError(f"{what}: still receiving after the overall deadline of "
+                                        f"{policy.total_deadline():g} s")
+                if len(body) > JSON_MAX_BYTES:
+                    raise SizeLimitError(f"{what}: JSON response larger than {JSON_MAX_BYTES} bytes; refused")
+        finally:
+            r.close()
+        try:
+            import json as _json
+
+            return _json.loads(bytes(body))
         except ValueError as e:
-            raise DownloadError(f"{what}: response is not JSON ({e}): {r.text[:200]!r}") from None
+            raise DownloadError(f"{what}: response is not JSON ({e}): {sniff.describe(bytes(body[:512]))}") from None
 
-    return _with_retries(what, once, policy)
+    return _with_retries(what, once, policy, t_end=t_end)
 
 
-def _chunks(r: requests.Response):
-    """Body bytes as they arrive (``read1``), so a dropped connection keeps every byte received."""
+JSON_MAX_BYTES = 1 << 30
+
+
+def _timeout(policy: RetryPolicy, t_end: float, what: str) -> float:
+    left = t_end - time.monotonic()
+    if left <= 0:
+        raise DeadlineError(f"{what}: the overall deadline of {policy.total_deadline():g} s has passed")
+    return min(policy.timeout, left)
+
+
+def _chunks(r: requests.Response, t_end: float | None = None, what: str = "", policy: RetryPolicy | None = None):
+    """Body bytes as they arrive (``read1``), so a dropped connection keeps every byte received.
+
+    Past ``t_end`` (``time.monotonic()``) raises :class:`DeadlineError`, however slowly bytes keep coming.
+    """
     raw = r.raw
     if hasattr(raw, "read1"):
-        while chunk := raw.read1(CHUNK):
-            yield chunk
+        read = lambda: raw.read1(CHUNK)  # noqa: E731
     else:  # pragma: no cover - urllib3 < 2
-        yield from r.iter_content(CHUNK)
+        it = r.iter_content(CHUNK)
+        read = lambda: next(it, b"")  # noqa: E731
+    got = 0
+    while chunk := read():
+        got += len(chunk)
+        yield chunk
+        if t_end is not None and time.monotonic() > t_end:
+            limit = policy.total_deadline() if policy else 0
+            raise DeadlineError(f"{what}: still receiving after the overall deadline of {limit:g} s "
+                                f"({got} bytes in this attempt); the server is too slow or stalled")
 
 
 def part_path(dest: Path) -> Path:
@@ -205,8 +308,13 @@ def verify_file(path: Path, *, md5: str | None = None, sha256: str | None = None
 def download(url: str, dest: str | os.PathLike, *, md5: str | None = None, sha256: str | None = None,
              size: int | None = None, method: str = "GET", json: Any = None, resume: bool = True,
              policy: RetryPolicy = DEFAULT_POLICY, sess: requests.Session | None = None,
-             name: str | None = None) -> Path:
+             name: str | None = None, max_bytes: int | None = None, sniff_content: bool = True) -> Path:
     """Download ``url`` to ``dest`` with resume, retries and checksum; return ``dest``.
+
+    The body may not grow past ``size`` (when known) or ``max_bytes`` (default
+    :func:`default_max_bytes`); the whole download, retries included, must end
+    within ``policy``'s deadline. ``sniff_content`` refuses an HTML page (or a
+    file lacking the magic bytes its name promises) in place of the data.
 
     An existing ``dest`` is trusted only if it passes the size/checksum check
     (cached files are not downloaded again). ``name`` is used in messages
@@ -229,6 +337,9 @@ def download(url: str, dest: str | os.PathLike, *, md5: str | None = None, sha25
     can_resume = resume and method.upper() == "GET"
     if not can_resume and part.exists():
         part.unlink()
+    cap = int(size) if size is not None else int(max_bytes or default_max_bytes())
+    t_end = time.monotonic() + policy.total_deadline()
+    what = f"{method} {name}"
 
     def once():
         have = part.stat().st_size if part.exists() else 0
@@ -240,18 +351,36 @@ def download(url: str, dest: str | os.PathLike, *, md5: str | None = None, sha25
             if size is not None and have == int(size):
                 return  # already complete; verified below
             headers["Range"] = f"bytes={have}-"
-        r = sess.request(method, real, json=json, headers=headers, stream=True, timeout=policy.timeout)
+        r = sess.request(method, real, json=json, headers=headers, stream=True,
+                         timeout=_timeout(policy, t_end, what))
         if r.status_code == 416 and have:  # range past the end: the part is complete (or stale)
             r.close()
             if size is None or have == int(size):
                 return
             part.unlink()
             raise _Retryable("HTTP 416 for a stale partial file")
-        _check_status(r, f"{method} {name}")
+        _check_status(r, what)
         mode = "ab" if (have and r.status_code == 206) else "wb"
+        start = have if mode == "ab" else 0
+        announced = r.headers.get("Content-Length", "")
+        if announced.isdigit() and start + int(announced) > cap:
+            r.close()
+            part.unlink(missing_ok=True)
+            raise SizeLimitError(f"{what}: the server announces {start + int(announced)} bytes, more than the "
+                                 + (f"expected size {cap}" if size is not None else
+                                    f"cap of {cap} bytes (${MAX_BYTES_ENV})") + "; refused")
         try:
             with open(part, mode) as fh:
-                for chunk in _chunks(r):
+                written = start
+                for chunk in _chunks(r, t_end, what, policy):
+                    written += len(chunk)
+                    if written > cap:
+                        fh.close()
+                        part.unlink(missing_ok=True)
+                        raise SizeLimitError(
+                            f"{what}: body passed {cap} bytes, "
+                            + ("the expected size" if size is not None else f"the cap (${MAX_BYTES_ENV})")
+                            + "; stopped and removed the partial file")
                     fh.write(chunk)
         finally:
             r.close()
@@ -264,11 +393,17 @@ def download(url: str, dest: str | os.PathLike, *, md5: str | None = None, sha25
         elif expect is not None and expect.isdigit() and got < int(expect):
             raise _Retryable(f"short read ({got} of {expect} bytes)")
 
-    _with_retries(f"download {name}", once, policy)
+    _with_retries(f"download {name}", once, policy, t_end=t_end)
+    with open(part, "rb") as fh:
+        head = fh.read(sniff.HEAD_BYTES)
+    why = sniff.check_head(name, dest.name, head) if sniff_content else None
+    if why:
+        part.unlink(missing_ok=True)
+        raise DownloadError(why + "; the file was discarded")
     try:
         verify_file(part, md5=md5, sha256=sha256, size=size, name=name)
-    except ChecksumError:
+    except ChecksumError as e:
         part.unlink(missing_ok=True)
-        raise
+        raise ChecksumError(f"{e} (what arrived: {sniff.describe(head)})") from None
     os.replace(part, dest)
     return dest

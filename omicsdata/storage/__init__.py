@@ -15,7 +15,9 @@ from __future__ import annotations
 from . import layout
 from .codecs import DEFAULT_CHUNK_BYTES, DEFAULT_CODEC, make_codec, rows_per_chunk
 from .layout import FORMAT_VERSION, MANIFEST, is_bulk_file, presence_column
+from .lazy import is_pristine, lazy_matrix
 from .manifest import (
+                       check_chunks,
                        check_metadata,
                        hash_tree,
                        is_store_dir,
@@ -24,7 +26,7 @@ from .manifest import (
                        store_nbytes,
                        verify_store,
 )
-from .open import open_store
+from .open import VERIFY_MODES, check_store, open_store
 from .readers import CSRBlock, CSRZarrReader, DenseZarrReader, MemoryReader, read_graph_arrays, read_rows, row_runs
 from .store import Store, from_path, open, set_name_resolver  # noqa: A004 - storage.open
 from .write import (
@@ -42,5 +44,6 @@ __all__ = [
     "check_metadata", "hash_tree", "is_store_dir", "store_nbytes", "make_codec", "rows_per_chunk",
     "presence_column", "is_bulk_file", "MANIFEST", "FORMAT_VERSION", "DEFAULT_CHUNK_BYTES", "DEFAULT_CODEC",
     "TABLE_ROW_GROUP_BYTES", "TABLE_FILE_BYTES", "TABLE_MAX_GROUP_ROWS", "CSRBlock", "DenseZarrReader",
-    "CSRZarrReader", "MemoryReader", "read_rows", "row_runs", "read_graph_arrays",
+    "CSRZarrReader", "MemoryReader", "read_rows", "row_runs", "read_graph_arrays", "check_chunks", "check_store",
+    "VERIFY_MODES", "lazy_matrix", "is_pristine",
 ]

@@ -136,6 +136,51 @@ def check_metadata(path: str | os.PathLike, manifest: dict | None = None) -> Non
             f"od.build('{manifest.get('dataset', path.name)}', force=True)", bad)
 
 
+def chunk_location(rel: str) -> tuple[str, str]:
+    """``(array, chunk)`` of a store file: ``mod/rna/X/c/3/0`` -> ``("mod/rna/X", "c/3/0")``."""
+    head, sep, tail = rel.partition("/c/")
+    return (head, "c/" + tail) if sep else (rel.rsplit("/", 1)[0], rel.rsplit("/", 1)[-1])
+
+
+def _all_files(root: str) -> set[str]:
+    """Relative paths (``/``-separated) of every file under ``root``: one ``os.scandir`` walk."""
+    out: set[str] = set()
+    stack = [("", root)]
+    while stack:
+        rel, full = stack.pop()
+        with os.scandir(full) as it:
+            for e in it:
+                name = rel + e.name
+                if e.is_dir(follow_symlinks=False):
+                    stack.append((name + "/", e.path))
+                else:
+                    out.add(name)
+    return out
+
+
+def check_chunks(path: str | os.PathLike, manifest: dict | None = None) -> int:
+    """Every file the manifest lists exists (one directory walk, nothing read or hashed).
+
+    Zarr reads a missing chunk as its fill value (zeros), so a deleted chunk
+    would be served as data; this catches it at open. Raises
+    :class:`CorruptStoreError` naming the dataset, the array and the chunk,
+    with the rebuild hint. Returns how many files were checked.
+    """
+    path = Path(path)
+    manifest = manifest or read_manifest(path)
+    present = _all_files(str(path))
+    missing = [rel for rel in manifest["files"] if rel not in present]
+    if missing:
+        name = manifest.get("dataset", path.name)
+        array, chunk = chunk_location(missing[0])
+        more = f" (and {len(missing) - 1} more missing file(s))" if len(missing) > 1 else ""
+        raise CorruptStoreError(
+            f"dataset '{name}': store {path}: array '{array}' lacks chunk '{chunk}' ({path / missing[0]}){more}; "
+            f"zarr would read it as zeros, so the store is refused; rebuild it with od.build('{name}', force=True)",
+            missing)
+    return len(manifest["files"])
+
+
 def store_nbytes(manifest: dict) -> int:
     """Uncompressed bytes of all matrices described by a manifest."""
     total = 0

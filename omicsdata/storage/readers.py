@@ -16,8 +16,43 @@ import dataclasses
 import numpy as np
 import scipy.sparse as sp
 
-from ..errors import StoreError
+from ..errors import CorruptStoreError, StoreError
 from .layout import csr_part_key, graph_key, matrix_key
+
+
+def _chunk_file(url: str, arr, key: str, row: int) -> str:
+    """The file holding element ``row`` (first axis) of zarr array ``arr`` at ``key`` in store ``url``."""
+    grid = arr.metadata.chunk_grid.chunk_shape  # the shard shape when sharded: one file per shard
+    coords = (row // grid[0],) + (0,) * (len(grid) - 1)
+    return f"{url.rstrip('/')}/{key}/{arr.metadata.encode_chunk_key(coords)}"
+
+
+def _decode_error(url: str, modality: str, dataset: str | None, parts, ranges, err: Exception) -> Exception:
+    """Find which chunk of ``parts`` (``[(key, zarr array)]``) over element ``ranges`` fails to decode.
+
+    Re-reads the chunks of the failed read one at a time; returns a
+    :class:`CorruptStoreError` naming the chunk file (or ``err`` itself when
+    every chunk decodes alone, i.e. it was not a corrupt chunk).
+    """
+    for key, arr in parts:
+        step = int(arr.metadata.chunk_grid.chunk_shape[0])
+        n = int(arr.shape[0])
+        for a, b in ranges(key):
+            for c0 in range((a // step) * step, min(b, n), step):
+                try:
+                    arr[c0:min(c0 + step, n)]
+                except Exception as e:  # noqa: BLE001 - any decode failure is what we look for
+                    return corrupt_chunk(url, modality, dataset, _chunk_file(url, arr, key, c0), e)
+    return err
+
+
+def corrupt_chunk(url: str, modality: str, dataset: str | None, chunk_file: str, err: Exception) -> CorruptStoreError:
+    """The error for a chunk that does not decode: names the dataset, the modality, the file and the fix."""
+    name = dataset or "<name>"
+    return CorruptStoreError(
+        f"dataset '{name}': store {url}: modality '{modality}': chunk file {chunk_file} cannot be decoded "
+        f"({type(err).__name__}: {err}); the store is corrupt (flipped or truncated bytes); rebuild it with "
+        f"od.build('{name}', force=True)", [chunk_file])
 
 
 @dataclasses.dataclass
@@ -101,8 +136,8 @@ class DenseZarrReader:
 
     kind = "dense"
 
-    def __init__(self, url: str, modality: str, shape, dtype, chunk_rows: int):
-        self.url, self.modality = url, modality
+    def __init__(self, url: str, modality: str, shape, dtype, chunk_rows: int, dataset: str | None = None):
+        self.url, self.modality, self.dataset = url, modality, dataset
         self.shape, self.dtype, self.chunk_rows = tuple(shape), np.dtype(dtype), int(chunk_rows)
         self._arr = None
         self._scratch: dict = {}
@@ -137,7 +172,12 @@ class DenseZarrReader:
         for a, b in zip(starts.tolist(), stops.tolist()):
             jobs.append(aa.get_orthogonal_selection((slice(a, b), slice(None)), out=_into(out[o:o + b - a])))
             o += b - a
-        _run_concurrently(jobs)
+        try:
+            _run_concurrently(jobs)
+        except Exception as e:  # noqa: BLE001 - a chunk that does not decode: name it
+            key = matrix_key(self.modality)
+            raise _decode_error(self.url, self.modality, self.dataset, [(key, self.arr)],
+                                lambda _k: zip(starts.tolist(), stops.tolist()), e) from e
         return out[:n]
 
 
@@ -146,8 +186,8 @@ class CSRZarrReader:
 
     kind = "csr"
 
-    def __init__(self, url: str, modality: str, shape, dtype, chunk_rows: int):
-        self.url, self.modality = url, modality
+    def __init__(self, url: str, modality: str, shape, dtype, chunk_rows: int, dataset: str | None = None):
+        self.url, self.modality, self.dataset = url, modality, dataset
         self.shape, self.dtype, self.chunk_rows = tuple(shape), np.dtype(dtype), int(chunk_rows)
         self._g = None
         self._scratch: dict = {}
@@ -168,7 +208,27 @@ class CSRZarrReader:
 
     def read(self, starts: np.ndarray, stops: np.ndarray, reuse: bool | int = False) -> CSRBlock:
         """Rows ``[starts[i], stops[i])`` as one CSR block: the ``indptr`` slices first, then every
-        ``data``/``indices`` range at once, decoded straight into the block's arrays."""
+        ``data``/``indices`` range at once, decoded straight into the block's arrays. A chunk that
+        does not decode raises :class:`CorruptStoreError` naming its file."""
+        try:
+            return self._read(starts, stops, reuse)
+        except CorruptStoreError:
+            raise
+        except Exception as e:  # noqa: BLE001 - find and name the bad chunk
+            starts, stops = _merge(np.asarray(starts), np.asarray(stops))
+            data_a, ind_a, ptr_a = self.g
+            base = matrix_key(self.modality)
+            ptr = np.asarray(ptr_a[...], dtype=np.int64) if _decodes(ptr_a) else None
+            parts = [(f"{base}/indptr", ptr_a)] + ([(f"{base}/data", data_a), (f"{base}/indices", ind_a)]
+                                                    if ptr is not None else [])
+
+            def ranges(key):
+                if key.endswith("indptr"):
+                    return [(0, int(ptr_a.shape[0]))]
+                return [(int(ptr[a]), int(ptr[b])) for a, b in zip(starts.tolist(), stops.tolist())]
+            raise _decode_error(self.url, self.modality, self.dataset, parts, ranges, e) from e
+
+    def _read(self, starts, stops, reuse):
         data_a, ind_a, ptr_a = (x._async_array for x in self.g)
         starts, stops = _merge(np.asarray(starts), np.asarray(stops))
         ptrs = _run_concurrently([ptr_a.getitem(slice(a, b + 1)) for a, b in zip(starts.tolist(), stops.tolist())])
@@ -254,11 +314,19 @@ def csr_block_rows(meta: dict, url: str, modality: str) -> int:
     return max(1, min(n, int(CSR_BLOCK_CHUNKS * elems / per_row)))
 
 
-def zarr_reader(url: str, modality: str, meta: dict):
-    """The reader of one modality of a store, from its manifest entry ``meta``."""
+def _decodes(arr) -> bool:
+    try:
+        arr[...]
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def zarr_reader(url: str, modality: str, meta: dict, dataset: str | None = None):
+    """The reader of one modality of a store, from its manifest entry ``meta`` (``dataset`` names it in errors)."""
     if meta["storage"] == "dense":
-        return DenseZarrReader(url, modality, meta["shape"], meta["dtype"], meta["chunks"][0])
-    return CSRZarrReader(url, modality, meta["shape"], meta["dtype"], csr_block_rows(meta, url, modality))
+        return DenseZarrReader(url, modality, meta["shape"], meta["dtype"], meta["chunks"][0], dataset)
+    return CSRZarrReader(url, modality, meta["shape"], meta["dtype"], csr_block_rows(meta, url, modality), dataset)
 
 
 def row_runs(rows: np.ndarray):
@@ -295,8 +363,16 @@ def read_graph_arrays(url: str, modality: str) -> dict[str, np.ndarray]:
     key = graph_key(modality)
     try:
         g = zarr.open_group(url, mode="r", zarr_format=3)[key]
-        return {"edge_index": np.asarray(g["edge_index"][...], dtype=np.int64),
-                "edge_type": np.asarray(g["edge_type"][...], dtype=np.uint8),
-                "n_nodes": int(np.asarray(g["n_nodes"][...]))}
     except KeyError:
         raise StoreError(f"{url}: no graph stored for modality '{modality}' (expected {key}/edge_index)") from None
+    out = {}
+    for part, dtype in (("edge_index", np.int64), ("edge_type", np.uint8), ("n_nodes", None)):
+        try:
+            arr = g[part]
+            v = np.asarray(arr[...])
+        except KeyError:
+            raise StoreError(f"{url}: graph of modality '{modality}' has no '{part}' ({key}/{part})") from None
+        except Exception as e:  # noqa: BLE001 - a chunk that does not decode
+            raise corrupt_chunk(url, modality, None, f"{url.rstrip('/')}/{key}/{part}", e) from e
+        out[part] = int(v) if dtype is None else np.asarray(v, dtype=dtype)
+    return out

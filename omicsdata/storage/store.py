@@ -17,8 +17,9 @@ import pandas as pd
 
 from ..errors import SchemaMismatchError, StoreError
 from .layout import is_remote, presence_column
+from .lazy import is_pristine
 from .manifest import is_store_dir, read_manifest, read_remote_manifest
-from .open import open_store
+from .open import check_store, open_store
 from .readers import MemoryReader, read_graph_arrays, read_rows, zarr_reader
 
 #: Turns a catalog name (and builder options) into a built store path; set by :mod:`omicsdata.api`
@@ -142,7 +143,8 @@ class Store:
 
     def _make_readers(self) -> dict:
         if self.backed:
-            return {m: zarr_reader(self.path, m, meta) for m, meta in self.manifest["modalities"].items()}
+            ds = self.manifest.get("dataset")
+            return {m: zarr_reader(self.path, m, meta, ds) for m, meta in self.manifest["modalities"].items()}
         if self._anndata is not None:
             if self._anndata.X is None:
                 raise SchemaMismatchError("AnnData has no X matrix to stream")
@@ -201,7 +203,11 @@ def from_path(path, origin: str | None = None) -> Store:
     from ..sources.http import mirror_url
 
     spath = mirror_url(str(path))  # $OMICSDATA_HTTP_MIRROR applies to store URLs too
-    manifest = read_remote_manifest(spath) if is_remote(spath) else read_manifest(spath)
+    if is_remote(spath):
+        manifest = read_remote_manifest(spath)
+    else:
+        manifest = read_manifest(spath)
+        check_store(spath, manifest, "fast")  # a deleted chunk would read as zeros: refuse it now
     return Store(origin=origin or spath, path=spath, manifest=manifest, backed=True)
 
 
@@ -209,8 +215,11 @@ def _from_mudata(obj) -> Store:
     uns = getattr(obj, "uns", {}) or {}
     manifest, url = uns.get("omicsdata"), uns.get("omicsdata_path")
     url = None if url is None else (str(url) if "://" in str(url) else str(Path(url)))
+    # read from the store only while every matrix is still the lazy array open_store made: an edited
+    # (``X[:] = 0``), replaced or in-memory (lazy=False) matrix is read from the object itself
     backed = bool(manifest and url and obj.n_obs == int(manifest["n_obs"]) and not obj.is_view
-                  and set(obj.mod) == set(manifest["modalities"]))
+                  and set(obj.mod) == set(manifest["modalities"])
+                  and all(is_pristine(a.X) for a in obj.mod.values()))
     return Store(origin=url if backed else "MuData (in memory)", path=url, manifest=manifest, mudata=obj,
                  backed=backed)
 

@@ -7,6 +7,7 @@ under a temporary name and renamed into place when complete.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 from pathlib import Path
@@ -16,11 +17,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .. import paths as _paths
 from .._version import __version__
 from ..errors import StoreError
 from ..paths import atomic_path
 from ._quiet import quiet
-from .codecs import DEFAULT_CHUNK_BYTES, DEFAULT_CODEC, make_codec, rows_per_chunk
+from .codecs import DEFAULT_CHUNK_BYTES, DEFAULT_CODEC, checked_compressors, rows_per_chunk
 from .layout import FORMAT_VERSION, MANIFEST, MOD_GROUP, MOD_ORDER_ATTR, presence_column, table_dir
 from .manifest import hash_tree, jsonable, write_manifest
 
@@ -32,16 +34,22 @@ def _is_sparse(X) -> bool:
     return meta is not None and sp.issparse(meta)
 
 
+def _is_dask_csr(X) -> bool:
+    """A dask array of CSR row blocks: anndata writes it block by block (never whole in memory)."""
+    meta = getattr(X, "_meta", None)
+    return hasattr(X, "dask") and isinstance(meta, sp.csr_matrix | sp.csr_array) and len(X.chunks[1]) == 1
+
+
 def _write_matrix(group, X, chunk_rows: int | None, chunk_bytes: int, codec: str, shard_chunks: int | None):
     import anndata as ad
 
-    comp = make_codec(codec)
-    kw: dict[str, Any] = {"compressors": comp} if comp is not None else {"compressors": None}
+    kw: dict[str, Any] = {"compressors": checked_compressors(codec)}
     n, p = X.shape
     if _is_sparse(X):
-        if not sp.issparse(X):
+        if not sp.issparse(X) and not _is_dask_csr(X):
             X = X.compute()
-        X = sp.csr_matrix(X)
+        if sp.issparse(X):
+            X = sp.csr_matrix(X)
         elems = max(1, chunk_bytes // 4)
         kw["chunks"] = (int(elems),)
         ad.io.write_elem(group, "X", X, dataset_kwargs=kw)
@@ -65,6 +73,46 @@ def _write_matrix(group, X, chunk_rows: int | None, chunk_bytes: int, codec: str
         X = np.asarray(X)
     ad.io.write_elem(group, "X", X, dataset_kwargs=kw)
     return {"storage": "dense", "chunks": [rows, p], "shards": shards}
+
+
+def _check_target(path: Path, overwrite: bool) -> None:
+    """Refuse to write over anything but an omicsdata store (or an empty folder): nothing of a user's is deleted."""
+    from .manifest import is_store_dir
+
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise StoreError(f"{path}: exists and is not a folder; write_store writes a store folder there "
+                         "(choose another path)")
+    if not path.is_dir():
+        return
+    if is_store_dir(path):
+        if not overwrite:
+            raise StoreError(f"{path}: store exists (pass overwrite=True to replace it)")
+        return
+    if any(path.iterdir()):
+        raise StoreError(f"{path}: folder holds files and is not an omicsdata store (no {MANIFEST}); "
+                         "write_store replaces only an existing store, so nothing was written or deleted; "
+                         "choose an empty or new folder")
+
+
+@contextlib.contextmanager
+def _disk_errors(path: Path):
+    """A full, read-only or forbidden disk while writing ``path`` becomes a :class:`StoreError`."""
+    from ..paths import disk_error, is_disk_error
+
+    try:
+        yield
+    except OSError as e:
+        if is_disk_error(e):
+            raise disk_error(e, path, "writing the store") from e
+        raise
+
+
+def _fault_hook() -> None:
+    """Test hook: ``$OMICSDATA_TEST_WRITE_FAULT=enospc`` raises ENOSPC at the write layer (fault suite)."""
+    if os.environ.get("OMICSDATA_TEST_WRITE_FAULT") == "enospc":
+        import errno
+
+        raise OSError(errno.ENOSPC, "No space left on device (injected)")
 
 
 def write_store(
@@ -100,8 +148,8 @@ def write_store(
     import zarr
 
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise StoreError(f"{path}: store exists (pass overwrite=True to replace it)")
+    _check_target(path, overwrite)
+    _paths.clean_stale_tmp(path.parent) if path.parent.is_dir() else None  # killed writers' leftovers (issue 15)
     if isinstance(mdata, ad.AnnData):
         mdata = md.MuData({"X": mdata})
     with quiet():
@@ -117,7 +165,7 @@ def write_store(
             col = presence_column(name)
             if col not in obs.columns:
                 obs[col] = True
-        with atomic_path(path) as tmp:
+        with _disk_errors(path), atomic_path(path) as tmp:
             root = zarr.open_group(str(tmp), mode="w", zarr_format=3)
             root.attrs.update({"encoding-type": "MuData", "encoding-version": "0.1.0",
                                "encoder": "omicsdata", "encoder-version": __version__, "axis": 0})
@@ -125,12 +173,13 @@ def write_store(
             ad.io.write_elem(root, "var", mdata.var)
             ad.io.write_elem(root, "obsm", {k: np.asarray(v) for k, v in mdata.obsm.items()
                                             if not isinstance(v, pd.DataFrame)})
-            ad.io.write_elem(root, "uns", dict(mdata.uns))
+            # the manifest and path of the store a MuData was opened from are not data: the new manifest replaces them
+            ad.io.write_elem(root, "uns", {k: v for k, v in mdata.uns.items() if k not in ("omicsdata", "omicsdata_path")})
             modg = root.require_group(MOD_GROUP)
             modg.attrs[MOD_ORDER_ATTR] = list(mdata.mod)
             it = mdata.mod.items()
             if progress:
-                from tqdm.auto import tqdm
+                from ..progress import bar as tqdm
                 it = tqdm(list(it), desc=f"writing {dataset or path.name}", unit="modality")
             for name, a in it:
                 X = a.X
@@ -138,6 +187,7 @@ def write_store(
                                    obsm=dict(a.obsm), varm=dict(a.varm), layers=None)
                 ad.io.write_elem(modg, name, shell)
                 info = _write_matrix(modg[name], X, chunk_rows, chunk_bytes, codec, shard_chunks)
+                _fault_hook()
                 mods_meta[name] = {
                     "shape": [int(a.n_obs), int(a.n_vars)],
                     "dtype": str(np.dtype(X.dtype)),

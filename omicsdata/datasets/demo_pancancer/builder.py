@@ -70,6 +70,27 @@ def _via_gdc_raw(spec: synth.CohortSpec, workdir) -> tuple:
                    "duplicate_aliquots": rep["dropped"]["duplicate_aliquots"]["patients"]}
 
 
+def _check_options(opts: dict) -> None:
+    """Sizes must be positive integers (``seed`` a non-negative one); unknown names are refused by name."""
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(synth.CohortSpec)} | {"full_size"}
+    unknown = sorted(set(opts) - fields)
+    if unknown:
+        raise BuildError(f"dataset 'demo-pancancer': bad builder option(s) {unknown}: unknown; known: {sorted(fields)}")
+    for k, v in opts.items():
+        if k == "full_size":
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise BuildError(f"dataset 'demo-pancancer': builder option '{k}' must be an integer, got {v!r}")
+        low = 0 if k == "seed" else 1
+        if int(v) < low:
+            raise BuildError(f"dataset 'demo-pancancer': builder option '{k}' must be >= {low}, got {v}")
+    if opts.get("n_cancer_types") is not None and int(opts["n_cancer_types"]) > len(synth.CANCER_TYPES):
+        raise BuildError(f"dataset 'demo-pancancer': builder option 'n_cancer_types' must be <= {len(synth.CANCER_TYPES)}, "
+                         f"got {opts['n_cancer_types']}")
+
+
 @register("demo-pancancer")
 def build(card, workdir, n_patients: int | None = None, n_cancer_types: int | None = None,
           seed: int | None = None, full_size: bool = False, raw: bool | None = None, **spec_kw) -> BuildResult:
@@ -83,6 +104,7 @@ def build(card, workdir, n_patients: int | None = None, n_cancer_types: int | No
     opts.update({k: v for k, v in dict(n_patients=n_patients, n_cancer_types=n_cancer_types, seed=seed).items()
                  if v is not None})
     opts.update(spec_kw)
+    _check_options(opts)
     full = opts.pop("full_size", False) or full_size
     spec = synth.CohortSpec.full_size(**opts) if full else synth.CohortSpec(**opts)
     if raw is None:
