@@ -23,6 +23,7 @@ from .errors import (  # noqa: E402
     UnknownDatasetError,
     UnsafeArchiveError,
 )
+from .importers import import_anndata, import_mudata  # noqa: E402
 from .store import open_store, write_store  # noqa: E402
 
 

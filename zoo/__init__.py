@@ -37,6 +37,10 @@ def __getattr__(name):
         return importlib.import_module(f".{name}", __name__)
     if name == "TOSGClassifier":
         return importlib.import_module(".models.tosg", __name__).TOSGClassifier
+    if name == "CellGAT":  # issue 17
+        return importlib.import_module(".models.cell_gat", __name__).CellGAT
     if name in {"MOGONET", "SGUQ"}:  # issue 13
         return getattr(importlib.import_module(f".models.{name.lower()}", __name__), name)
+    if name == "SparseAutoencoder":  # issue 17
+        return importlib.import_module(".sae", __name__).SparseAutoencoder
     raise AttributeError(f"module 'zoo' has no attribute '{name}'")
