@@ -33,10 +33,9 @@ import math
 import re
 from pathlib import Path
 
-import numpy as np
-
 from omicsdata._version import __version__
 from omicsdata.errors import CorruptStoreError, SchemaMismatchError, StoreError
+from omicsdata.jsonutil import jsonable as _jsonable
 from omicsdata.paths import atomic_path
 
 from .model_card import model_card
@@ -100,16 +99,6 @@ def check_sizes(params: dict, where: str) -> None:
                                           f"from 0 to {MAX_SIZE} (refused before allocating anything)")
 
 
-def _jsonable(v):
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return v
 
 
 def save(est, path, license: str | None = None, **card) -> str:

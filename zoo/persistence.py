@@ -5,24 +5,10 @@ The checkpoint layer (:mod:`zoo.checkpoint`) knows an estimator only through
 """
 from __future__ import annotations
 
-import numpy as np
-
 from omicsdata.errors import SchemaMismatchError
+from omicsdata.jsonutil import jsonable as _jsonable
 
 from .preprocess import Preprocessor
-
-
-def _jsonable(v):
-    """``v`` with numpy scalars/arrays turned into Python numbers/lists (for JSON)."""
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return v
 
 
 class PersistenceMixin:

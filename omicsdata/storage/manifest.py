@@ -10,24 +10,8 @@ import numpy as np
 from ..catalog import validate
 from ..errors import CorruptStoreError, ManifestError, StoreError
 from ..hashing import sha256_file
+from ..jsonutil import jsonable  # noqa: F401 (re-exported)
 from .layout import MANIFEST, is_bulk_file
-
-
-def jsonable(obj):
-    """``obj`` with numpy scalars/arrays turned into JSON types (anything else unknown: ``str``)."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (str, int, float, bool)) or obj is None:
-        return obj
-    return str(obj)
 
 
 def hash_tree(root: Path) -> dict[str, str]:

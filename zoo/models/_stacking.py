@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from omicsdata.jsonutil import jsonable
+
 from ..losses import cox_ph_loss
 
 INNER_TRAIN, INNER_HELD, OUTSIDE = "train", "inner_val", "_outside"
@@ -91,11 +93,6 @@ def cox_stack(Z: np.ndarray, time: np.ndarray, event: np.ndarray, group: np.ndar
     return np.maximum(res.x, 0.0)
 
 
-def jsonable(v):
-    """``v`` with numpy scalars/arrays as Python numbers/lists (for ``schema.json``)."""
-    from ..checkpoint import _jsonable
-
-    return _jsonable(v)
 
 
 def pack_members(members: list, meta: list[dict]) -> tuple[list[dict], dict]:
