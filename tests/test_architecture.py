@@ -17,7 +17,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("omicsdata", "zoo")
-MAX_LINES = 450
+MAX_LINES = 420  # "no module over ~400 lines" (issue 11); the largest today are ~416
 
 
 def module_files() -> dict[str, Path]:
