@@ -35,12 +35,13 @@ def __getattr__(name):
     if name in {"explain", "checkpoint", "hub", "pretrained", "catalog", "model_card", "align", "convert_senmo",
                 "cli", "data", "preprocess"}:
         return importlib.import_module(f".{name}", __name__)
-    if name == "TOSGClassifier":
-        return importlib.import_module(".models.tosg", __name__).TOSGClassifier
-    if name == "CellGAT":  # issue 17
-        return importlib.import_module(".models.cell_gat", __name__).CellGAT
-    if name in {"MOGONET", "SGUQ"}:  # issue 13
-        return getattr(importlib.import_module(f".models.{name.lower()}", __name__), name)
-    if name == "SparseAutoencoder":  # issue 17
+    if name == "SparseAutoencoder":
         return importlib.import_module(".sae", __name__).SparseAutoencoder
+    if name[:1].isupper():  # a registered model class by its class name: zoo.MOGONET, zoo.CellGAT, ...
+        from .registry import get_model_class, list_models
+
+        for model_name in list_models():
+            cls = get_model_class(model_name)
+            if cls.__name__ == name:
+                return cls
     raise AttributeError(f"module 'zoo' has no attribute '{name}'")
