@@ -22,6 +22,7 @@ from omicsdata.errors import ChecksumError, FormatError
 from omicsdata.sources import http
 from zoo.catalog import model_entries
 from zoo.models import mogonet_upstream as mu
+from zoo.pretrained import UnpinnedModelWarning
 
 HIDDEN = [200, 200, 100]  # ROSMAP, as in the authors' train_test.py
 N_CLASSES, N_VIEWS, ADJ = 2, 3, 2
@@ -151,7 +152,7 @@ def test_end_to_end_through_the_mirror(site, tmp_path, monkeypatch):
     _user_catalog(tmp_path, root, monkeypatch)
     mdata = od.load("mogonet-rosmap")
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # every file pinned: no UnpinnedModelWarning
+        warnings.simplefilter("error", UnpinnedModelWarning)  # every file pinned: no UnpinnedModelWarning
         m = zoo.load("mogonet-rosmap")
     assert isinstance(m, zoo.MOGONET) and list(m.classes_) == ["Normal Control", "Alzheimer's Disease"]
     asked = set(srv.paths_requested("GET"))

@@ -1,9 +1,10 @@
 """The model card (``README.md``) written into every checkpoint folder.
 
-Hub-style YAML front matter (licence, library, tags, data set), a table of
-what the model was trained on, a plain metrics table (split, n, metric,
-value; no ``model-index``), what the checkpoint holds about the training data
-(no labels), and how to use it.
+Hub-style YAML front matter (licence, library, tags, data set and a
+``model-index`` block holding ``est.metrics_``, in the layout of the Hub's
+model-card spec), a table of what the model was trained on, a plain metrics
+table (split, n, metric, value), what the checkpoint holds about the training
+data (no labels), and how to use it.
 """
 from __future__ import annotations
 
@@ -27,11 +28,47 @@ def _dataset_license(name: str | None) -> str | None:
         return None
 
 
-def _front_matter(model_type: str, dataset: str | None, lic: str) -> list[str]:
-    lines = ["---", f"license: {lic.lower()}", "library_name: omicszoo", f"tags: [omicszoo, {model_type}, multi-omics]"]
+_HUB_TASK = {"classification": "tabular-classification", "regression": "tabular-regression"}
+
+
+def _number(v):
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if f == f and abs(f) != float("inf") else None  # NaN/inf are not valid metric values
+
+
+def model_index(name: str, tasks: list[str], dataset: str | None, metrics: dict) -> list[dict]:
+    """The Hub ``model-index`` list for ``metrics`` (``{split: {metric: value, "n": ...}}``).
+
+    One result per (task, split): ``task.type`` is the Hub task id where one exists
+    (classification -> ``tabular-classification``), else the zoo task name;
+    ``dataset`` names the data set and split; ``metrics`` holds ``type``/``value``/``name``.
+    """
+    results = []
+    for split, res in (metrics or {}).items():
+        ms = [{"type": str(k), "value": _number(v), "name": f"{k} ({split})"}
+              for k, v in res.items() if k not in ("split", "n") and _number(v) is not None]
+        if not ms:
+            continue
+        for task in tasks or ["other"]:
+            results.append({"task": {"type": _HUB_TASK.get(task, task), "name": task},
+                            "dataset": {"name": dataset or "in-memory data", "type": dataset or "custom",
+                                        "split": str(split)},
+                            "metrics": ms})
+    return [{"name": name, "results": results}] if results else []
+
+
+def _front_matter(model_type: str, dataset: str | None, lic: str, index: list[dict] | None = None) -> list[str]:
+    import yaml
+
+    meta = {"license": lic.lower(), "library_name": "omicszoo", "tags": ["omicszoo", model_type, "multi-omics"]}
     if dataset:
-        lines.append(f"datasets: [{dataset}]")
-    return lines + ["---", ""]
+        meta["datasets"] = [dataset]
+    if index:
+        meta["model-index"] = index
+    return ["---", yaml.safe_dump(meta, sort_keys=False).rstrip(), "---", ""]
 
 
 def _summary(est, schema: dict, lic: str) -> list[str]:
@@ -70,8 +107,11 @@ def model_card(est, schema: dict, license: str | None = None, extra: dict | None
     d = schema.get("data", {})
     lic = license or extra.get("license") or _dataset_license(d.get("dataset")) or "other"
     survival = "survival" in schema["tasks"]
-    lines = _front_matter(est.model_type, d.get("dataset"), lic)
-    lines += [f"# {extra.get('title') or est.model_type + ' on ' + (d.get('dataset') or '(in-memory data)')}", ""]
+    title = extra.get("title") or est.model_type + " on " + (d.get("dataset") or "(in-memory data)")
+    index = model_index(extra.get("name") or title, list(schema.get("tasks") or []), d.get("dataset"),
+                        getattr(est, "metrics_", None) or {})
+    lines = _front_matter(est.model_type, d.get("dataset"), lic, index)
+    lines += [f"# {title}", ""]
     if extra.get("description"):
         lines += [extra["description"], ""]
     lines += _summary(est, schema, lic)

@@ -49,8 +49,10 @@ class Source:
 
     kind = ""
 
-    def __init__(self, name: str, spec: dict, files: list[dict], revision: str | None = None):
+    def __init__(self, name: str, spec: dict, files: list[dict], revision: str | None = None,
+                 hub_kw: dict | None = None):
         self.name, self.spec = name, spec
+        self.hub_kw = dict(hub_kw or {})  # token / cache_dir / local_files_only / force_download
         self.revision = revision or spec.get("revision") or "main"
         self.files = files
         self._sha = {f["path"]: f.get("sha256") for f in files}
@@ -104,10 +106,11 @@ class HFSource(Source):
         return self.spec.get("repo_type", "model")
 
     def list_files(self) -> list[str]:
-        return hub.list_files(self.repo_id, revision=self.revision, repo_type=self.repo_type)
+        return hub.list_files(self.repo_id, revision=self.revision, repo_type=self.repo_type, **self.hub_kw)
 
     def _fetch(self, path: str, sha256: str | None) -> Path:
-        return hub.download(self.repo_id, path, revision=self.revision, repo_type=self.repo_type, sha256=sha256)
+        return hub.download(self.repo_id, path, revision=self.revision, repo_type=self.repo_type, sha256=sha256,
+                            **self.hub_kw)
 
     def describe(self) -> dict:
         return {"repo_id": self.repo_id, "revision": self.revision}
@@ -159,13 +162,22 @@ class HTTPSource(Source):
 SOURCE_KINDS: dict[str, type[Source]] = {"hf": HFSource, "http": HTTPSource}
 
 
-def open_source(name: str, e: dict, revision: str | None = None) -> Source:
-    """The :class:`Source` of catalog entry ``e`` (named ``name``) at ``revision`` (default: the entry's)."""
+def _hub_kwargs(kw: dict) -> dict:
+    """Split ``ModelHubMixin``'s download keywords out of ``kw`` (removed from it)."""
+    return {k: kw.pop(k) for k in hub.HUB_KWARGS if k in kw}
+
+
+def open_source(name: str, e: dict, revision: str | None = None, **hub_kw) -> Source:
+    """The :class:`Source` of catalog entry ``e`` (named ``name``) at ``revision`` (default: the entry's).
+
+    ``hub_kw`` (``token``, ``cache_dir``, ``local_files_only``, ``force_download``) reach huggingface_hub
+    for ``hf`` sources; an ``http`` source accepts and ignores them.
+    """
     kind = e["source"]["kind"]
     if kind not in SOURCE_KINDS:
         raise SchemaMismatchError(f"model '{name}': source kind '{kind}' is not supported "
                                   f"(supported: {', '.join(sorted(SOURCE_KINDS))})")
-    return SOURCE_KINDS[kind](name, e["source"], list(e.get("files") or []), revision=revision)
+    return SOURCE_KINDS[kind](name, e["source"], list(e.get("files") or []), revision=revision, hub_kw=hub_kw)
 
 
 def local_dir(name: str, revision: str) -> Path:
@@ -199,50 +211,79 @@ def _convert(name: str, e: dict, src: Source, force: bool) -> Path:
     return target
 
 
-def download(name: str, revision: str | None = None, force: bool = False) -> Path:
-    """Fetch (and, for an upstream format, convert) catalog model ``name``; returns the checkpoint folder."""
+def download(name: str, revision: str | None = None, force: bool = False, **hub_kw) -> Path:
+    """Fetch (and, for an upstream format, convert) catalog model ``name``; returns the checkpoint folder.
+
+    ``hub_kw``: ``token``, ``cache_dir``, ``local_files_only``, ``force_download`` (huggingface_hub's);
+    ``force_download`` also redoes the conversion.
+    """
     e = catalog_entry(name)
-    src = open_source(name, e, revision)
+    src = open_source(name, e, revision, **hub_kw)
     if e.get("convert"):
-        return _convert(name, e, src, force)
+        return _convert(name, e, src, force or bool(hub_kw.get("force_download")))
     return _fetch_checkpoint(name, src)
 
 
-def load(name: str, revision: str | None = None, expected_cls=None, device: str | None = None, force: bool = False):
-    """The estimator of catalog model ``name`` (downloaded, verified, converted if needed)."""
-    est = load_dir(download(name, revision=revision, force=force), expected_cls=expected_cls, device=device)
+def load(name: str, revision: str | None = None, expected_cls=None, device: str | None = None, force: bool = False,
+         **hub_kw):
+    """The estimator of catalog model ``name`` (downloaded, verified, converted if needed).
+
+    Accepts ``ModelHubMixin``'s keywords: ``token``, ``cache_dir``, ``local_files_only``, ``force_download``.
+    """
+    _check_hub_kwargs(hub_kw)
+    est = load_dir(download(name, revision=revision, force=force, **hub_kw), expected_cls=expected_cls, device=device)
     est.catalog_name_ = name
     return est
 
 
-def snapshot_checkpoint(repo_id: str, revision: str | None = None, repo_type: str = "model") -> Path:
+def _check_hub_kwargs(kw: dict) -> None:
+    bad = sorted(set(kw) - set(hub.HUB_KWARGS))
+    if bad:
+        raise TypeError(f"unexpected keyword argument(s) {', '.join(bad)}; accepted: revision, device, "
+                        f"{', '.join(hub.HUB_KWARGS)}")
+
+
+def snapshot_checkpoint(repo_id: str, revision: str | None = None, repo_type: str = "model", **hub_kw) -> Path:
     """Download a zoo checkpoint repo (only its checkpoint files) and return the folder."""
-    return hub.snapshot(repo_id, revision=revision, repo_type=repo_type, allow_patterns=list(FILES))
+    return hub.snapshot(repo_id, revision=revision, repo_type=repo_type, allow_patterns=list(FILES), **hub_kw)
 
 
 def load_any(name_or_path, revision: str | None = None, expected_cls=None, **kw):
-    """A checkpoint folder, a catalog model name, or a Hub repo id (``owner/name``)."""
+    """A checkpoint folder, a catalog model name, or a Hub repo id (``owner/name``).
+
+    ``kw``: ``device`` and ``ModelHubMixin``'s ``token``, ``cache_dir``, ``local_files_only``,
+    ``force_download`` (passed to huggingface_hub).
+    """
+    hub_kw = _hub_kwargs(kw)
+    device = kw.pop("device", None)
+    _check_hub_kwargs(kw)
     p = Path(os.fspath(name_or_path)).expanduser()
     if p.is_dir():
-        return load_dir(p, expected_cls=expected_cls, device=kw.get("device"))
+        return load_dir(p, expected_cls=expected_cls, device=device)
     s = str(name_or_path)
     if s in model_entries():
-        return load(s, revision=revision, expected_cls=expected_cls, **kw)
+        return load(s, revision=revision, expected_cls=expected_cls, device=device, **hub_kw)
     if s.count("/") == 1 and not s.startswith((".", "/")):
-        return load_dir(snapshot_checkpoint(s, revision=revision), expected_cls=expected_cls, device=kw.get("device"))
+        return load_dir(snapshot_checkpoint(s, revision=revision, **hub_kw), expected_cls=expected_cls, device=device)
     raise SchemaMismatchError(f"{s}: not a checkpoint folder, a catalog model name or a Hub repo id (owner/name)")
 
 
 def push_to_hub(est, repo_id: str, revision: str | None = None, private: bool = False,
-                commit_message: str = "Upload zoo checkpoint", **card) -> str:
+                commit_message: str = "Upload zoo checkpoint", *, branch: str | None = None,
+                create_pr: bool = False, token: str | None = None, **card) -> str:
     """Save fitted ``est`` as a checkpoint and upload it to ``repo_id``; returns the commit sha.
 
+    ``branch`` (or ``revision``) is the target branch, ``create_pr`` opens a pull request,
+    ``token`` and ``private`` go to huggingface_hub, as with ``ModelHubMixin.push_to_hub``.
     Refuses estimators converted from weights whose licence forbids sharing derivatives.
     """
+    if branch and revision and branch != revision:
+        raise ValueError(f"push_to_hub: branch={branch!r} and revision={revision!r} disagree; give one")
     schema = getattr(est, "schema_", None) or {}
     if schema.get("data", {}).get("redistributable") is False:
         raise SchemaMismatchError(f"{type(est).__name__}: converted from weights whose licence forbids sharing "
                                   "derivatives; it is not uploaded")
     with tempfile.TemporaryDirectory() as d:
         folder = save(est, Path(d) / "ckpt", **card)
-        return hub.upload(folder, repo_id, revision=revision, private=private, commit_message=commit_message)
+        return hub.upload(folder, repo_id, revision=branch or revision, private=private,
+                          commit_message=commit_message, token=token, create_pr=create_pr)

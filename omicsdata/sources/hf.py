@@ -10,10 +10,14 @@ passes them explicitly, so tests (and users) can change them in-process:
   (``~/.cache/huggingface/hub``).
 
 Every failure is an :class:`~omicsdata.errors.DownloadError` (or subclass) whose
-message names the repo, the revision and the file.  Transient failures (HTTP
-408/429/5xx, connection errors, truncated bodies) are retried ``RETRIES`` times
-with exponential backoff on top of huggingface_hub's own retries; "not found"
-answers are never retried.
+message names the repo, the revision and the file.  There is one retry layer
+for Hub API calls and downloads: huggingface_hub's own (this module adds none).
+Before a call, one TCP connect to the endpoint (``hf_env.PROBE_TIMEOUT`` s; skipped
+behind a proxy) tells an unreachable Hub apart: then files are served from the
+cache as with ``HF_HUB_OFFLINE``, or one :class:`HubOfflineError` naming
+``HF_HUB_OFFLINE`` comes back in seconds instead of after minutes of retries.
+``OMICSDATA_OFFLINE`` (:mod:`.offline`) acts like ``HF_HUB_OFFLINE`` here.
+Only :func:`read_range` (a raw range read, not a huggingface_hub call) retries.
 
 Xet is never used against a server that does not advertise it (no ``X-Xet-Hash``
 header); nothing here forces it on or off.
@@ -28,14 +32,23 @@ from typing import Callable, Iterable, TypeVar
 
 from ..errors import ChecksumError, DownloadError
 from ..hashing import sha256_file
+from .hf_env import (  # noqa: F401 - re-exported: hf.endpoint(), hf.offline(), hf.cache_dir(), ...
+    _offline_why,
+    _token,
+    _unreachable_hint,
+    cache_dir,
+    endpoint,
+    offline,
+    unreachable,
+)
+from .offline import OfflineError
 
 log = logging.getLogger(__name__)
 
-RETRIES = 3  # extra attempts after the first, for transient errors
+RETRIES = 3  # read_range only: extra attempts after the first, for transient errors
 BACKOFF = 0.5  # seconds; doubles each attempt
 MAX_BACKOFF = 8.0
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
-_TRUE = {"1", "on", "yes", "true"}
 
 T = TypeVar("T")
 
@@ -54,37 +67,8 @@ class HubNotFoundError(DownloadError):
         self.filename = filename
 
 
-class HubOfflineError(DownloadError):
-    """Offline (``HF_HUB_OFFLINE``) or unreachable, and the file is not in the local cache."""
-
-
-# -- configuration read at call time ------------------------------------------------------
-def endpoint() -> str:
-    """``$HF_ENDPOINT`` (read now), else the public Hub."""
-    from huggingface_hub import constants
-
-    return (os.environ.get("HF_ENDPOINT") or constants._HF_DEFAULT_ENDPOINT).rstrip("/")
-
-
-def offline() -> bool:
-    """True when ``$HF_HUB_OFFLINE`` (or ``$TRANSFORMERS_OFFLINE``) is set to a true value."""
-    v = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
-    return v.strip().lower() in _TRUE
-
-
-def cache_dir() -> Path:
-    """The Hub cache: ``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else the library default."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.path.expandvars(os.environ["HF_HUB_CACHE"])).expanduser()
-    if os.environ.get("HF_HOME"):
-        return Path(os.path.expandvars(os.environ["HF_HOME"])).expanduser() / "hub"
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(xdg) / "huggingface" / "hub"
-
-
-def _token():
-    # None = huggingface_hub's own lookup ($HF_TOKEN or the saved token).
-    return os.environ.get("HF_TOKEN") or None
+class HubOfflineError(OfflineError):
+    """Offline (``HF_HUB_OFFLINE`` / ``OMICSDATA_OFFLINE``) or unreachable, and not in the local cache."""
 
 
 def _check_repo_type(repo_type: str) -> str:
@@ -98,27 +82,18 @@ def _where(repo_id: str, repo_type: str, revision: str | None, filename: str | N
     return f"file {filename!r} of {s}" if filename else s
 
 
-# -- error mapping and retries ------------------------------------------------------------
-def _is_transient(exc: BaseException) -> bool:
-    import httpx2
-    from huggingface_hub.errors import HfHubHTTPError
-
-    if isinstance(exc, HfHubHTTPError):
-        resp = getattr(exc, "response", None)
-        return resp is not None and resp.status_code in _RETRY_STATUS
-    if isinstance(exc, (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError)):
+def _local_only(repo_id: str, repo_type: str, revision: str | None, filename: str | None = None) -> bool:
+    """True when only the cache may be used: offline, or the endpoint is unreachable (logged once per call)."""
+    if offline():
         return True
-    if isinstance(exc, OSError) and "Consistency check failed" in str(exc):
-        return True  # truncated body
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    if isinstance(exc, LocalEntryNotFoundError) and exc.__cause__ is not None and exc.__cause__ is not exc:
-        # snapshot_download/hf_hub_download turn a failed Hub call into "not in local cache";
-        # retry when what failed was transient (e.g. a 503 from the repo-info call).
-        return _is_transient(exc.__cause__)
+    why = unreachable()
+    if why:
+        log.info("%s: %s; using the local cache only", _where(repo_id, repo_type, revision, filename), why)
+        return True
     return False
 
 
+# -- error mapping --------------------------------------------------------------------------
 def _wrap(exc: BaseException, repo_id: str, repo_type: str, revision: str | None,
           filename: str | None) -> DownloadError:
     from huggingface_hub.errors import (
@@ -144,12 +119,12 @@ def _wrap(exc: BaseException, repo_id: str, repo_type: str, revision: str | None
         # LocalEntryNotFoundError subclasses EntryNotFoundError: test it before the remote one.
         cause = exc.__cause__
         if offline():
-            why = "offline mode (HF_HUB_OFFLINE) is on"
+            why, hint = _offline_why(), ""
         elif isinstance(cause, HfHubHTTPError) and getattr(cause, "response", None) is not None:
-            why = f"the Hub at {endpoint()} answered HTTP {cause.response.status_code}"
+            why, hint = f"the Hub at {endpoint()} answered HTTP {cause.response.status_code}", ""
         else:
-            why = f"the Hub at {endpoint()} could not be reached"
-        return HubOfflineError(f"{where}: {why} and it is not in the local cache {cache_dir()}")
+            why, hint = unreachable() or f"the Hub at {endpoint()} could not be reached", _unreachable_hint()
+        return HubOfflineError(f"{where}: {why} and it is not in the local cache {cache_dir()}{hint}")
     if isinstance(exc, EntryNotFoundError):
         return HubNotFoundError(f"{where}: file {filename!r} not found in {repo_type} repo {repo_id!r} "
                                 f"at revision {revision or 'main'!r}",
@@ -161,22 +136,14 @@ def _wrap(exc: BaseException, repo_id: str, repo_type: str, revision: str | None
 
 
 def _call(fn: Callable[[], T], repo_id: str, repo_type: str, revision: str | None,
-          filename: str | None = None, sleep=time.sleep) -> T:
-    attempt = 0
-    while True:
-        try:
-            return fn()
-        except DownloadError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - everything leaves as DownloadError
-            if attempt < RETRIES and not offline() and _is_transient(exc):
-                wait = min(BACKOFF * (2 ** attempt), MAX_BACKOFF)
-                log.warning("%s: %s; retrying in %.1fs", _where(repo_id, repo_type, revision, filename),
-                            exc, wait)
-                attempt += 1
-                sleep(wait)
-                continue
-            raise _wrap(exc, repo_id, repo_type, revision, filename) from exc
+          filename: str | None = None) -> T:
+    """Run one huggingface_hub call (it retries transient errors itself); map failures to DownloadError."""
+    try:
+        return fn()
+    except DownloadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - everything leaves as DownloadError
+        raise _wrap(exc, repo_id, repo_type, revision, filename) from exc
 
 
 # -- public API --------------------------------------------------------------------------
@@ -191,24 +158,37 @@ def _discard_cached(path: Path) -> None:
         log.warning("could not remove bad file %s: %s", path, e)
 
 
+_hub_cache = cache_dir  # the module default, for functions whose ``cache_dir`` argument shadows it
+
+
+def _opts(cache_dir, token, local_files_only: bool, repo_id: str, repo_type: str, rev: str,
+          filename: str | None) -> dict:
+    """huggingface_hub keyword arguments: the caller's, else this module's call-time defaults."""
+    local = bool(local_files_only) or _local_only(repo_id, repo_type, rev, filename)
+    return {"cache_dir": str(cache_dir or _hub_cache()), "endpoint": endpoint(), "local_files_only": local,
+            "token": token if token is not None else _token()}
+
+
 def download_file(repo_id: str, filename: str, *, repo_type: str = "dataset", revision: str | None = None,
-                  sha256: str | None = None) -> Path:
+                  sha256: str | None = None, token: str | bool | None = None, cache_dir=None,
+                  local_files_only: bool = False, force_download: bool = False) -> Path:
     """Download one file of a Hub repo into the HF cache and return its local path.
 
     ``revision`` is a branch, tag or commit sha (pin a sha for reproducibility;
     ``None`` means ``main``).  With ``sha256``, the file is verified; a mismatch
     removes it from the cache and raises :class:`ChecksumError` naming it.
+    ``token``, ``cache_dir``, ``local_files_only`` and ``force_download`` are
+    passed to ``huggingface_hub.hf_hub_download`` as they are.
     """
     from huggingface_hub import hf_hub_download
 
     _check_repo_type(repo_type)
     rev = revision or "main"
+    kw = _opts(cache_dir, token, local_files_only, repo_id, repo_type, rev, filename)
 
     def fetch() -> Path:
-        return Path(hf_hub_download(
-            repo_id, filename, repo_type=repo_type, revision=rev, cache_dir=str(cache_dir()),
-            endpoint=endpoint(), local_files_only=offline(), token=_token(),
-        ))
+        return Path(hf_hub_download(repo_id, filename, repo_type=repo_type, revision=rev,
+                                    force_download=force_download, **kw))
 
     path = _call(fetch, repo_id, repo_type, rev, filename)
     if sha256 is not None:
@@ -224,29 +204,32 @@ def download_file(repo_id: str, filename: str, *, repo_type: str = "dataset", re
 
 def snapshot(repo_id: str, *, repo_type: str = "dataset", revision: str | None = None,
              allow_patterns: str | Iterable[str] | None = None,
-             ignore_patterns: str | Iterable[str] | None = None) -> Path:
-    """Download (the matching files of) a repo at ``revision``; returns the snapshot folder."""
+             ignore_patterns: str | Iterable[str] | None = None, token: str | bool | None = None,
+             cache_dir=None, local_files_only: bool = False, force_download: bool = False) -> Path:
+    """Download (the matching files of) a repo at ``revision``; returns the snapshot folder.
+
+    ``token``, ``cache_dir``, ``local_files_only``, ``force_download`` go to ``snapshot_download``.
+    """
     from huggingface_hub import snapshot_download
 
     _check_repo_type(repo_type)
     rev = revision or "main"
     ap = [allow_patterns] if isinstance(allow_patterns, str) else (list(allow_patterns) if allow_patterns else None)
     ip = [ignore_patterns] if isinstance(ignore_patterns, str) else (list(ignore_patterns) if ignore_patterns else None)
+    what = f"patterns {ap}" if ap else None
+    kw = _opts(cache_dir, token, local_files_only, repo_id, repo_type, rev, what)
 
     def fetch() -> Path:
-        return Path(snapshot_download(
-            repo_id, repo_type=repo_type, revision=rev, cache_dir=str(cache_dir()), endpoint=endpoint(),
-            local_files_only=offline(), allow_patterns=ap, ignore_patterns=ip, token=_token(),
-        ))
+        return Path(snapshot_download(repo_id, repo_type=repo_type, revision=rev, allow_patterns=ap,
+                                      ignore_patterns=ip, force_download=force_download, **kw))
 
-    what = f"patterns {ap}" if ap else None
     return _call(fetch, repo_id, repo_type, rev, what)
 
 
-def _cached_files(repo_id: str, repo_type: str, revision: str) -> list[str] | None:
+def _cached_files(repo_id: str, repo_type: str, revision: str, cache_dir=None) -> list[str] | None:
     from huggingface_hub.file_download import repo_folder_name
 
-    folder = cache_dir() / repo_folder_name(repo_id=repo_id, repo_type=repo_type)
+    folder = Path(cache_dir or _hub_cache()) / repo_folder_name(repo_id=repo_id, repo_type=repo_type)
     sha = revision
     ref = folder / "refs" / revision
     if ref.is_file():
@@ -257,24 +240,28 @@ def _cached_files(repo_id: str, repo_type: str, revision: str) -> list[str] | No
     return sorted(p.relative_to(snap).as_posix() for p in snap.rglob("*") if p.is_file() or p.is_symlink())
 
 
-def list_files(repo_id: str, *, repo_type: str = "dataset", revision: str | None = None) -> list[str]:
+def list_files(repo_id: str, *, repo_type: str = "dataset", revision: str | None = None,
+               token: str | bool | None = None, cache_dir=None, local_files_only: bool = False) -> list[str]:
     """All file paths of a repo at ``revision`` (sorted).
 
-    Offline, lists what the local cache holds for that revision (may be partial).
+    Offline (or with the endpoint unreachable, or ``local_files_only``), lists
+    what the local cache holds for that revision (may be partial).
     """
     from huggingface_hub import HfApi
 
     _check_repo_type(repo_type)
     rev = revision or "main"
-    if offline():
-        files = _cached_files(repo_id, repo_type, rev)
+    why = (_offline_why() if offline() else "local_files_only=True" if local_files_only else unreachable())
+    if why:
+        files = _cached_files(repo_id, repo_type, rev, cache_dir)
         if files is None:
-            raise HubOfflineError(f"{_where(repo_id, repo_type, rev)}: offline mode (HF_HUB_OFFLINE) is on and "
-                                  f"no snapshot of it is in the local cache {cache_dir()}")
+            hint = "" if offline() or local_files_only else _unreachable_hint()
+            raise HubOfflineError(f"{_where(repo_id, repo_type, rev)}: {why} and no snapshot of it is in the "
+                                  f"local cache {cache_dir or _hub_cache()}{hint}")
         return files
 
     def fetch() -> list[str]:
-        api = HfApi(endpoint=endpoint(), token=_token())
+        api = HfApi(endpoint=endpoint(), token=token if token is not None else _token())
         return sorted(api.list_repo_files(repo_id, repo_type=repo_type, revision=rev))
 
     return _call(fetch, repo_id, repo_type, rev)
@@ -286,6 +273,10 @@ def resolve_revision(repo_id: str, *, repo_type: str = "dataset", revision: str 
 
     _check_repo_type(repo_type)
     rev = revision or "main"
+    why = _offline_why() if offline() else unreachable()
+    if why:
+        raise HubOfflineError(f"{_where(repo_id, repo_type, rev)}: {why}; the revision cannot be resolved"
+                              + ("" if offline() else _unreachable_hint()))
 
     def fetch() -> str:
         api = HfApi(endpoint=endpoint(), token=_token())
@@ -297,21 +288,27 @@ def resolve_revision(repo_id: str, *, repo_type: str = "dataset", revision: str 
 def upload_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = "dataset",
                   revision: str | None = None, commit_message: str = "Upload with omicsdata",
                   allow_patterns: str | Iterable[str] | None = None, create: bool = True,
-                  private: bool | None = None, token: str | None = None) -> str:
+                  private: bool | None = None, token: str | None = None, create_pr: bool = False) -> str:
     """Push a local folder to a Hub repo (creating it if ``create``); returns the new commit sha.
 
-    Not retried (a lost response could duplicate a commit).
+    ``revision`` is the branch to commit to (``push_to_hub(branch=...)``); with
+    ``create_pr`` the commit is opened as a pull request instead (huggingface_hub's
+    ``create_pr``). Offline (``HF_HUB_OFFLINE`` / ``OMICSDATA_OFFLINE``) it is refused.
     """
     from huggingface_hub import HfApi
 
     _check_repo_type(repo_type)
     rev = revision or "main"
+    if offline():
+        raise HubOfflineError(f"{_where(repo_id, repo_type, rev, str(folder))}: {_offline_why()}; nothing is uploaded")
     api = HfApi(endpoint=endpoint(), token=token or _token())
     try:
         if create:
             api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+        if rev != "main" and not create_pr:
+            api.create_branch(repo_id, repo_type=repo_type, branch=rev, exist_ok=True)
         info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type=repo_type, revision=rev,
-                                 commit_message=commit_message, allow_patterns=allow_patterns)
+                                 commit_message=commit_message, allow_patterns=allow_patterns, create_pr=create_pr)
     except Exception as exc:  # noqa: BLE001
         raise _wrap(exc, repo_id, repo_type, rev, str(folder)) from exc
     return info.oid
@@ -332,7 +329,7 @@ def file_metadata(repo_id: str, filename: str, *, repo_type: str = "dataset", re
     _check_repo_type(repo_type)
     rev = revision or "main"
     if offline():
-        raise HubOfflineError(f"{_where(repo_id, repo_type, rev, filename)}: offline mode (HF_HUB_OFFLINE) is on; "
+        raise HubOfflineError(f"{_where(repo_id, repo_type, rev, filename)}: {_offline_why()}; "
                               "its size and etag cannot be asked for")
 
     def fetch():
@@ -358,7 +355,7 @@ def read_range(url: str, start: int, end: int, *, size: int | None = None, where
 
     The answer must be ``206`` with a ``Content-Range`` naming exactly that
     span (and, given ``size``, that total size) and exactly that many bytes;
-    anything else is a :class:`DownloadError` naming ``where`` (a server that
+    anything else is a :class:`~omicsdata.errors.DownloadError` naming ``where`` (a server that
     ignores ``Range`` is refused before its body is read).  Transient failures
     (408/429/5xx, connection errors, short bodies) are retried ``RETRIES`` times.
     """
@@ -371,7 +368,7 @@ def read_range(url: str, start: int, end: int, *, size: int | None = None, where
     if not 0 <= start < end:
         raise ValueError(f"bad byte range [{start}, {end})")
     if offline():
-        raise HubOfflineError(f"{where}: offline mode (HF_HUB_OFFLINE) is on and bytes {start}-{end - 1} "
+        raise HubOfflineError(f"{where}: {_offline_why()} and bytes {start}-{end - 1} "
                               "are not in the local cache")
     headers = dict(build_hf_headers(token=_token()))
     headers["Range"] = f"bytes={start}-{end - 1}"

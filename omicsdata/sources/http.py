@@ -54,6 +54,7 @@ import urllib3
 from ..errors import CatalogError, ChecksumError, DownloadError
 from . import sniff
 from .mirror import MIRROR_ENV, _via, mirror_rules, mirror_url  # noqa: F401 - re-exported
+from .offline import refuse_if_offline
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +214,7 @@ def request_json(method: str, url: str, *, json: Any = None, params: dict | None
     sess = sess or session()
     real = mirror_url(url)
     what = f"{method} {_via(url, real)}"
-
+    refuse_if_offline(what)
     t_end = time.monotonic() + policy.total_deadline()
 
     def once():
@@ -332,6 +333,7 @@ def download(url: str, dest: str | os.PathLike, *, md5: str | None = None, sha25
             return dest
         except ChecksumError:
             dest.unlink()
+    refuse_if_offline(name)  # OMICSDATA_OFFLINE: cached files above are still served
     part = part_path(dest)
     sess = sess or session()
     can_resume = resume and method.upper() == "GET"

@@ -9,7 +9,7 @@ from torch.utils.data import Dataset
 
 from .. import storage
 from ..storage import CSRBlock, row_runs
-from .sources import check_modalities, encode_targets
+from .sources import check_modalities, decode_codes, encode_targets
 
 
 class MultiOmicsDataset(Dataset):
@@ -19,7 +19,7 @@ class MultiOmicsDataset(Dataset):
     tensor per modality (dense; CSR modalities are densified), a bool
     ``"<modality>_mask"`` (False: the sample lacks it and its row is zeros),
     one tensor per target (floats -> float32, ints/bools -> int64,
-    categories -> int64 codes, classes in ``target_classes``) and
+    categories -> int64 codes, class names in ``classes``) and
     ``"index"`` (the sample's store row). ``ds.__getitems__(idx)`` (used by
     ``DataLoader``) reads a whole batch with one read per chunk run and
     returns the already-stacked batch; pass ``collate_fn=lambda b: b`` or
@@ -38,6 +38,15 @@ class MultiOmicsDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    @property
+    def classes(self) -> dict[str, list[str]]:
+        """Class names of each categorical target: ``classes[t][code]`` is the name of code ``code``."""
+        return self.target_classes
+
+    def decode(self, target: str, codes) -> list:
+        """Class names for the codes of categorical ``target`` (a tensor, array or list; -1 -> None)."""
+        return decode_codes(self.target_classes, target, codes, self.source.origin)
 
     def _batch(self, idx) -> dict:
         idx = np.asarray(idx, dtype=np.int64).reshape(-1)

@@ -53,3 +53,17 @@ def encode_targets(obs: pd.DataFrame, targets: Sequence[str], origin: str) -> tu
         else:
             raise SchemaMismatchError(f"{origin}: target '{t}' has dtype {s.dtype}, not numeric or categorical")
     return out, classes
+
+
+def decode_codes(classes: dict[str, list], target: str, codes, origin: str) -> list:
+    """Class names for integer ``codes`` of categorical ``target`` (-1, the missing code, -> None)."""
+    if target not in classes:
+        raise SchemaMismatchError(f"{origin}: target '{target}' is not categorical or not requested "
+                                  f"(categorical targets: {sorted(classes)})")
+    names = classes[target]
+    arr = np.asarray(codes.cpu() if hasattr(codes, "cpu") else codes).reshape(-1).astype(np.int64)
+    bad = arr[(arr < -1) | (arr >= len(names))]
+    if len(bad):
+        raise SchemaMismatchError(f"{origin}: code {int(bad[0])} of target '{target}' is out of range "
+                                  f"(0..{len(names) - 1}, -1 = missing)")
+    return [None if c < 0 else names[c] for c in arr.tolist()]

@@ -36,7 +36,8 @@ from .. import storage
 from ..errors import SchemaMismatchError
 from ..storage import CSRBlock, Store
 from . import sharding
-from .sources import check_modalities, encode_targets
+from .device import resolve_device
+from .sources import check_modalities, decode_codes, encode_targets
 
 DEFAULT_BUFFER_BYTES = 256 << 20  # upper bound on one worker's shuffle buffer (uncompressed)
 DEFAULT_BUFFER_BLOCKS = 16
@@ -205,14 +206,28 @@ class ShardStream(IterableDataset):
         return out
 
 
-class Stream:
-    """What :func:`stream` returns: iterate it directly each epoch; call ``set_epoch(n)`` between epochs."""
+class Stream(IterableDataset):
+    """What :func:`stream` returns: a ``torch.utils.data.IterableDataset`` of ready batches.
+
+    Each new ``iter(stream)`` starts the next epoch (0, 1, 2, ...: a new
+    block order and buffer shuffle from the same seed), so a plain
+    ``for epoch ...: for batch in stream`` loop, ``DataLoader(stream,
+    batch_size=None)`` and Lightning all reshuffle (an iterator that never
+    yields a batch does not count). ``set_epoch(n)`` makes
+    the *next* iteration epoch ``n`` (then ``n + 1``, ...); ``epoch`` is the
+    epoch of the latest iteration. Parallel reads come from the stream's own
+    ``num_workers``: wrap it in a DataLoader with ``batch_size=None`` and no
+    workers of its own.
+
+    ``classes`` maps each categorical target to its class names (index =
+    the code in the batch); :meth:`decode` turns codes back into names.
+    """
 
     def __init__(self, dataset: ShardStream, num_workers=0, device=None, densify=False, prefetch=2,
                  multiprocessing_context=None, prefetch_factor=None):
         self.dataset = dataset
         self.num_workers = int(num_workers)
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.device = resolve_device(device)
         mods = dataset.modalities
         if densify is True:
             self.densify = set(mods)
@@ -221,13 +236,26 @@ class Stream:
         self.prefetch = int(prefetch)
         self.multiprocessing_context = multiprocessing_context
         self.prefetch_factor = prefetch_factor
+        self.epoch = int(dataset.epoch)  # epoch of the latest (or, before any, the first) iteration
+        self._next_epoch = self.epoch
+
+    @property
+    def classes(self) -> dict[str, list[str]]:
+        """Class names of each categorical target: ``classes[t][code]`` is the name of code ``code``."""
+        return self.dataset.target_classes
 
     @property
     def target_classes(self) -> dict[str, list]:
-        """Class names of categorical targets (index = code)."""
+        """Alias of :attr:`classes` (the earlier name)."""
         return self.dataset.target_classes
 
+    def decode(self, target: str, codes) -> list:
+        """Class names for the codes of categorical ``target`` (a tensor, array or list; -1 -> None)."""
+        return decode_codes(self.classes, target, codes, self.dataset.source.origin)
+
     def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration epoch ``epoch`` (later iterations continue from it)."""
+        self._next_epoch = int(epoch)
         self.dataset.set_epoch(epoch)
 
     def __len__(self) -> int:
@@ -243,9 +271,14 @@ class Stream:
                           collate_fn=_passthrough, persistent_workers=False, **kw)
 
     def __iter__(self):
+        # a generator: the epoch advances (and workers start) at the first batch asked for, so an
+        # iter() that is never consumed (Lightning checks iterability with one) costs nothing
         from .prefetch import Prefetcher
 
-        return iter(Prefetcher(self.loader(), self.device, densify=self.densify, depth=self.prefetch))
+        self.epoch = self._next_epoch
+        self._next_epoch = self.epoch + 1
+        self.dataset.set_epoch(self.epoch)
+        yield from Prefetcher(self.loader(), self.device, densify=self.densify, depth=self.prefetch)
 
 
 def stream(data, split="train", batch_size=256, shuffle=True, seed=0, device=None, *, modalities=None,
@@ -260,7 +293,13 @@ def stream(data, split="train", batch_size=256, shuffle=True, seed=0, device=Non
     land (``"cuda"`` uses pinned buffers and a side stream). ``densify``:
     True or a list of CSR modalities to densify on ``device``. Each epoch
     serves every sample of the split once across all workers and DDP ranks
-    (see :mod:`omicsdata.torch.sharding`); call ``set_epoch(n)`` to re-shuffle.
+    (see :mod:`omicsdata.torch.sharding`). Every new iteration is the next
+    epoch (re-shuffled); ``set_epoch(n)`` picks the next one explicitly.
+    ``stream(...).classes`` holds the class names of categorical targets.
+
+    Raises :class:`~omicsdata.torch.device.DeviceError` (an ``OmicsDataError``)
+    when ``device`` names a device this machine lacks (e.g. ``"cuda"``
+    without CUDA).
     """
     ds = ShardStream(data, split=split, modalities=modalities, targets=targets, batch_size=batch_size,
                      shuffle=shuffle, seed=seed, buffer_size=buffer_size, block_rows=block_rows,
