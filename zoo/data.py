@@ -38,7 +38,12 @@ def store_of(data):
 
 
 def resolve(data):
-    """A MuData from a MuData, an AnnData (one modality ``X``), a catalog name or a store path."""
+    """A MuData from a MuData, an AnnData (one modality ``X``), a catalog name, a store path, or an
+    ``X`` array/DataFrame (one modality ``X``, see :mod:`zoo.arrays`)."""
+    from . import arrays
+
+    if arrays.is_arraylike(data):
+        return arrays.to_mudata(data)
     return store_of(data).mudata
 
 

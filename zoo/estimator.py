@@ -48,11 +48,12 @@ import time
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError as SkNotFittedError
 
 from omicsdata.errors import OmicsDataError, SchemaMismatchError
 
+from . import arrays, inference
 from . import data as zdata
-from . import inference
 from .align import DEFAULT_MIN_OVERLAP
 from .checks import check_survival_targets
 from .persistence import PersistenceMixin
@@ -62,7 +63,7 @@ from .tasks.survival import require_survival, survival_function
 from .trainer import Trainer
 
 
-class NotFittedError(OmicsDataError, AttributeError):
+class NotFittedError(OmicsDataError, SkNotFittedError):
     """The estimator has not been fitted (or loaded) yet."""
 
 
@@ -72,7 +73,7 @@ def _resolve_device(device: str | None) -> torch.device:
     return torch.device(device)
 
 
-class Estimator(PersistenceMixin, BaseEstimator):
+class Estimator(arrays.SklearnInputsMixin, PersistenceMixin, BaseEstimator):
     """Base class of the zoo's models; see the module docstring for the extension contract.
 
     Common parameters
@@ -198,7 +199,10 @@ class Estimator(PersistenceMixin, BaseEstimator):
         c = self.schema_["tasks"].get("classification")
         if not c:
             raise SchemaMismatchError(f"{type(self).__name__} was fitted without a classification target")
+        if c.get("class_values") is not None:  # fitted on (X, y): the labels as given (ints stay ints)
+            return np.asarray(c["class_values"])
         return np.asarray(c["classes"], dtype=object)
+
 
     @property
     def input_dims_(self) -> dict[str, int]:
@@ -222,14 +226,23 @@ class Estimator(PersistenceMixin, BaseEstimator):
                 for k, v in tg.items() if not k.endswith("_raw")}
 
     # ------------------------------------------------------------------ fit
-    def fit(self, data, y=None, split: str | list | None = "train", val_split: str | None = "val"):
-        """Fit on the ``split`` rows of ``data`` (MuData, AnnData, catalog name or store path).
+    def fit(self, data, y=None, split: str | list | None = "auto", val_split: str | None = "val"):
+        """Fit on the ``split`` rows of ``data``: a MuData, AnnData, catalog name, store path, or an
+        ``X`` array/DataFrame (one modality ``"X"``) with ``y`` (class labels, or survival as
+        scikit-survival's structured array / an ``(n, 2)`` (time, event) array; see :mod:`zoo.arrays`).
 
-        Preprocessing (log1p for count modalities, standardisation) is fitted
-        on those rows only. Early stopping watches the ``val_split`` rows (or
-        ``val_fraction`` of the training rows when there are none) and keeps
-        the best epoch's weights. ``y`` is ignored (targets are obs columns).
+        ``split="auto"`` (the default) uses every row the caller passed for
+        arrays, DataFrames and subsets (MuData/AnnData views, CV folds, store
+        MuData whose rows differ from the store's) and ``"train"`` for catalog
+        names, store paths and whole MuData, as before. Preprocessing (log1p
+        for count modalities, standardisation) is fitted on the training rows
+        only. Early stopping watches the ``val_split`` rows (or
+        ``val_fraction`` of the training rows when there are none, e.g. with
+        ``split=None``) and keeps the best epoch's weights. ``y`` is used only
+        with an array/DataFrame ``X`` (otherwise targets are obs columns).
         """
+        split = arrays.default_split(data, split, "train")
+        data = arrays.input_of(self, data, y, "fit")
         mdata = zdata.resolve(data)
         self._seed()
         device, t_start = self.device_, time.perf_counter()
@@ -276,6 +289,7 @@ class Estimator(PersistenceMixin, BaseEstimator):
         self._summarize_tasks(mdata, mods, plan.train, tg_all)
         self.schema_["data"].update(fit_seconds=round(time.perf_counter() - t_start, 2),
                                     best_val_score=self.best_val_score_, n_epochs=self.n_epochs_)
+        arrays.remember_input(self, mdata)
         self.metrics_ = {}
         return self
 
@@ -349,10 +363,16 @@ class Estimator(PersistenceMixin, BaseEstimator):
         return survival_function(summary, self.predict_risk(data, split), times)
 
     # ------------------------------------------------------------------ score
-    def evaluate(self, data, split="test") -> dict:
+    def evaluate(self, data, split="auto", y=None) -> dict:
         """Every metric on the ``split`` rows: ``c_index``, ``uno_c``, ``ibs`` (survival);
-        ``accuracy``, ``auroc`` (classification); ``n``."""
+        ``accuracy``, ``auroc`` (classification); ``n``.
+
+        ``split="auto"`` (the default): every row for arrays/DataFrames (with
+        ``y`` as for :meth:`fit`) and subsets, else ``"test"``.
+        """
         self._check_fitted()
+        split = arrays.default_split(data, split, "test")
+        data = arrays.input_of(self, data, y, "evaluate")
         out, mdata = inference.predict_outputs(self, data, split)
         tg = {k: v[out["index"]] for k, v in self._targets(mdata).items()}
         res = {"split": split, "n": int(len(out["index"]))}
@@ -363,8 +383,15 @@ class Estimator(PersistenceMixin, BaseEstimator):
         self.metrics_[str(split)] = res
         return res
 
-    def score(self, data, y=None, split="test") -> float:
-        """C-index (survival models) or accuracy (classifiers) on the ``split`` rows."""
+    def score(self, data, y=None, split="auto") -> float:
+        """C-index (survival models) or accuracy (classifiers) on the ``split`` rows.
+
+        ``data``/``y``/``split`` as for :meth:`evaluate`: an ``(X, y)`` pair or a
+        subset (a CV fold) is scored on every row; a catalog name or whole
+        store on its ``"test"`` rows.
+        """
+        split = arrays.default_split(data, split, "test")
+        data = arrays.input_of(self, data, y, "score")  # resolved here: subclasses' evaluate() take no y
         res = self.evaluate(data, split)
         return float(res["c_index"] if "c_index" in res else res["accuracy"])
 

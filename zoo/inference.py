@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from . import arrays
 from . import data as zdata
 from .align import align_mudata
 from .preprocess import apply_recipe
@@ -59,6 +60,8 @@ def predict_outputs(est, data, split=None, mc_samples: int = 0, required=None) -
     """Every output (``risk``, ``proba`` and their MC std) for the ``split`` rows, in row order,
     and the prepared MuData they were computed on."""
     where = type(est).__name__ + ".predict"
+    data = arrays.input_of(est, data, None, where)
+    arrays.check_width(est, data, where)
     mdata = prepare_input(est, data, where)
     alignment = align_mudata(est.schema_["modalities"], mdata, required=required, min_overlap=est.min_overlap,
                              where=where)

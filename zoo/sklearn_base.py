@@ -33,6 +33,7 @@ import torch
 
 from omicsdata.errors import OmicsDataError, SchemaMismatchError
 
+from . import arrays
 from . import data as zdata
 from .align import DEFAULT_MIN_OVERLAP, align_mudata
 from .estimator import Estimator
@@ -132,6 +133,8 @@ class TabularSurvivalEstimator(Estimator):
         """``(X, rows, mdata)``: the design matrix of the ``split`` rows, features aligned by name."""
         self._check_fitted()
         where = type(self).__name__ + ".predict"
+        data = arrays.input_of(self, data, None, where)
+        arrays.check_width(self, data, where)
         mdata = prepare_input(self, data, where)
         alignment = align_mudata(self.schema_["modalities"], mdata, min_overlap=self.min_overlap, where=where)
         rows = zdata.select_rows(mdata, split)
@@ -144,14 +147,20 @@ class TabularSurvivalEstimator(Estimator):
         return out, rows, mdata
 
     # ------------------------------------------------------------------ fit
-    def fit(self, data, y=None, split: str | list | None = "train", val_split: str | None = None):
-        """Fit on the ``split`` rows of ``data`` (MuData, AnnData, catalog name or store path).
+    def fit(self, data, y=None, split: str | list | None = "auto", val_split: str | None = None):
+        """Fit on the ``split`` rows of ``data`` (MuData, AnnData, catalog name, store path, or an ``X``
+        array/DataFrame with survival ``y``: scikit-survival's structured array or ``(n, 2)`` (time, event)).
 
+        ``split="auto"`` (the default): every row for arrays, DataFrames and
+        subsets (views, CV folds; see :mod:`zoo.arrays`), else ``"train"``.
         Preprocessing (``log1p`` for counts, standardisation) and screening to
-        ``max_features_per_modality`` are fitted on those rows only; ``y`` and
-        ``val_split`` are ignored (targets are obs columns; no early stopping).
+        ``max_features_per_modality`` are fitted on those rows only; ``y`` is
+        used only with an array/DataFrame ``X`` (otherwise targets are obs
+        columns); ``val_split`` is ignored (no early stopping).
         """
         t_start = time.perf_counter()
+        split = arrays.default_split(data, split, "train")
+        data = arrays.input_of(self, data, y, "fit")
         mdata = zdata.resolve(data)
         mods = list(self.modalities) if self.modalities else list(mdata.mod)
         for m in mods:
@@ -178,6 +187,7 @@ class TabularSurvivalEstimator(Estimator):
         self.module_ = self.model_
         self.schema_["survival"] = get_task("survival").summarize(self, {"risk": self.model_.risk(X)}, tg)
         self.schema_["data"].update(fit_seconds=round(time.perf_counter() - t_start, 2))
+        arrays.remember_input(self, mdata)
         self.metrics_ = {}
         return self
 
@@ -213,8 +223,13 @@ class TabularSurvivalEstimator(Estimator):
         out = {"risk": self.model_.risk(X), "survival_fn": self._survival_fn(X)}
         return survival_probs(self, out, np.asarray(times, dtype=np.float64))
 
-    def evaluate(self, data, split="test") -> dict:
-        """``c_index``, ``uno_c``, ``ibs``, ``d_calibration_stat``/``_p`` and ``n`` on the ``split`` rows."""
+    def evaluate(self, data, split="auto", y=None) -> dict:
+        """``c_index``, ``uno_c``, ``ibs``, ``d_calibration_stat``/``_p`` and ``n`` on the ``split`` rows.
+
+        ``split="auto"``: every row for arrays (with survival ``y``) and subsets, else ``"test"``.
+        """
+        split = arrays.default_split(data, split, "test")
+        data = arrays.input_of(self, data, y, "evaluate")
         X, rows, mdata = self.design(data, split)
         out = {"index": rows, "risk": self.model_.risk(X), "survival_fn": self._survival_fn(X)}
         tg = {k: v[rows] for k, v in self._targets(mdata).items()}
