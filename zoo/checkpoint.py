@@ -126,11 +126,12 @@ def save(est, path, license: str | None = None, **card) -> str:
     return str(path)
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path, kind: str = "zoo checkpoint") -> dict:
+    """The JSON object at ``path``; a missing file, a pickle or bad JSON is a clear error naming the file."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise CorruptStoreError(f"{path.parent}: not a zoo checkpoint (no {path.name})") from None
+        raise CorruptStoreError(f"{path.parent}: not a {kind} (no {path.name})") from None
     except OSError as e:
         raise CorruptStoreError(f"{path}: cannot read ({type(e).__name__}: {e})") from None
     if raw[:1] == b"\x80" or raw[:2] in (b"(d", b"(l", b"cc"):
@@ -147,14 +148,28 @@ def _read_json(path: Path) -> dict:
     return doc
 
 
+_read_json = read_json
+
+
+def read_tensors(path: Path, kind: str = "zoo checkpoint") -> dict:
+    """The tensors of the safetensors file at ``path`` (never a pickle); errors name the file."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except FileNotFoundError:
+        raise CorruptStoreError(f"{path.parent}: not a {kind} (no {path.name})") from None
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CorruptStoreError(f"{path}: cannot read safetensors ({e})") from None
+
+
 def load_dir(path, expected_cls=None, device: str | None = None):
     """Build the estimator saved in checkpoint folder ``path`` (no code from it runs).
 
     The class is looked up in the registry by ``config.json``'s ``model_type``
     and must be a subclass of ``expected_cls`` when given.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
 
     path = Path(path)
     config = _read_json(path / CONFIG)
@@ -175,12 +190,7 @@ def load_dir(path, expected_cls=None, device: str | None = None):
     except (TypeError, ValueError) as e:
         raise SchemaMismatchError(f"{path / CONFIG}: field 'params' does not fit {cls.__name__}: {e}") from None
     schema = _read_json(path / SCHEMA)
-    try:
-        tensors = load_file(str(path / WEIGHTS))
-    except FileNotFoundError:
-        raise CorruptStoreError(f"{path}: not a zoo checkpoint (no {WEIGHTS})") from None
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CorruptStoreError(f"{path / WEIGHTS}: cannot read safetensors ({e})") from None
+    tensors = read_tensors(path / WEIGHTS)
     try:
         est.restore_checkpoint(schema, tensors)
     except SchemaMismatchError as e:

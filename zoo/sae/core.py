@@ -30,10 +30,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from omicsdata.errors import CorruptStoreError, SchemaMismatchError
+from omicsdata.errors import SchemaMismatchError
 from omicsdata.paths import atomic_path
 
 from .. import data as zdata
+from ..checkpoint import read_json, read_tensors
 from . import activations as A
 from .attribution import latent_attribution
 from .enrichment import auroc_table
@@ -294,24 +295,11 @@ class SparseAutoencoder:
     @classmethod
     def from_pretrained(cls, path, model=None, data=None) -> "SparseAutoencoder":
         """Load a folder written by :meth:`save_pretrained`; ``model`` (and ``data``) are attached when given."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
         path = Path(path)
-        try:
-            cfg = json.loads((path / CONFIG).read_text())
-        except FileNotFoundError:
-            raise CorruptStoreError(f"{path}: not a SparseAutoencoder folder (no {CONFIG})") from None
-        except json.JSONDecodeError as e:
-            raise CorruptStoreError(f"{path / CONFIG}: not valid JSON ({e})") from None
+        cfg = read_json(path / CONFIG, kind="SparseAutoencoder folder")
         if cfg.get("format") != FORMAT:
             raise SchemaMismatchError(f"{path / CONFIG}: field 'format' is {cfg.get('format')!r}, expected '{FORMAT}'")
-        try:
-            t = load_file(str(path / WEIGHTS))
-        except FileNotFoundError:
-            raise CorruptStoreError(f"{path}: no {WEIGHTS}") from None
-        except (SafetensorError, OSError, ValueError) as e:
-            raise CorruptStoreError(f"{path / WEIGHTS}: cannot read safetensors ({e})") from None
+        t = read_tensors(path / WEIGHTS, kind="SparseAutoencoder folder")
         try:
             sae = cls(**cfg["params"])
             sae.layer_, sae.d_in_, sae.scale_ = cfg["layer"], int(cfg["d_in"]), float(cfg["scale"])
