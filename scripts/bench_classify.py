@@ -100,10 +100,11 @@ def run_models(mdata, seed: int, args, hidden, adj) -> dict:
     return out
 
 
+
 def majority(mdata) -> float:
-    obs = mdata.obs
-    top = obs.loc[obs["split"] == "train", "label"].astype(str).value_counts().idxmax()
-    return float((obs.loc[obs["split"] == "test", "label"].astype(str) == top).mean())
+    from zoo.metrics import majority_accuracy
+
+    return majority_accuracy(mdata.obs)
 
 
 def main(argv=None) -> int:

@@ -19,6 +19,7 @@ import torch
 import zoo
 from omicsdata.errors import FormatError, SchemaMismatchError
 from omicsdata.synth_classify import read_mogonet_layout, write_mogonet_layout
+from zoo.metrics import majority_accuracy
 
 FAST = dict(hidden=(48, 48, 24), pretrain_epochs=60, max_epochs=150, random_state=0)
 
@@ -37,10 +38,9 @@ def _cohort(tmp_path, shuffle=False, seed=3):
     return read_mogonet_layout(folder, class_names=["control", "case"])
 
 
+
 def _majority(mdata) -> float:
-    obs = mdata.obs
-    major = obs.loc[obs["split"] == "train", "label"].astype(str).value_counts().idxmax()
-    return float((obs.loc[obs["split"] == "test", "label"].astype(str) == major).mean())
+    return majority_accuracy(mdata.obs)
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import torch
 import zoo
 from omicsdata.errors import SchemaMismatchError
 from omicsdata.synth_classify import read_mogonet_layout, write_mogonet_layout
+from zoo.metrics import majority_accuracy
 
 FAST = dict(hidden=(32, 32, 16), pretrain_epochs=40, max_epochs=100, n_trials=8, random_state=0)
 
@@ -29,10 +30,9 @@ def _cohort(folder, shuffle=False):
     return read_mogonet_layout(folder, class_names=["control", "case"])
 
 
+
 def _majority(mdata) -> float:
-    obs = mdata.obs
-    major = obs.loc[obs["split"] == "train", "label"].astype(str).value_counts().idxmax()
-    return float((obs.loc[obs["split"] == "test", "label"].astype(str) == major).mean())
+    return majority_accuracy(mdata.obs)
 
 
 @pytest.fixture(scope="module")

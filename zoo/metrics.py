@@ -342,3 +342,10 @@ def d_calibration(surv_at_time, event, n_bins: int = 10) -> dict:
     expected = s.size / n_bins
     stat = float(np.sum((counts - expected) ** 2 / expected))
     return {"stat": stat, "p_value": float(chi2.sf(stat, n_bins - 1)), "proportions": (counts / s.size).tolist()}
+
+
+def majority_accuracy(obs, label_col: str = "label", train: str = "train", test: str = "test") -> float:
+    """Accuracy on the ``test`` rows of always predicting the most frequent ``train`` label (the trivial baseline)."""
+    split = obs["split"].astype(str)
+    top = obs.loc[split == train, label_col].astype(str).value_counts().idxmax()
+    return float((obs.loc[split == test, label_col].astype(str) == top).mean())
