@@ -13,6 +13,7 @@ from .catalog import DatasetCard, info
 from .errors import BuildError, CorruptStoreError, OmicsDataError, StoreError
 from .splits import assign_splits
 from .storage import MANIFEST, open_store, read_manifest, verify_store, write_store
+from .storage.open import MISSING_MODES
 
 
 def _is_store_path(x) -> bool:
@@ -71,7 +72,10 @@ def build(name: str, version: str | None = None, force: bool = False, **options)
                         return target
                 except OmicsDataError:
                     pass  # unreadable manifest: rebuild
-            _build_locked(card, version, target, options)
+            from .progress import activity
+
+            with activity(f"{card.name}: building the store {target} (cached for the next load)"):
+                _build_locked(card, version, target, options)
     except OSError as e:
         if paths.is_disk_error(e):
             raise paths.disk_error(e, target, f"building dataset '{card.name}' into") from e
@@ -133,7 +137,8 @@ def _build_locked(card: DatasetCard, version: str, target: Path, options: dict) 
     )
 
 
-def load(name_or_path, version: str | None = None, lazy: bool = True, verify: str = "fast", **options):
+def load(name_or_path, version: str | None = None, lazy: bool = True, verify: str = "fast", missing: str = "zeros",
+         **options):
     """Open a dataset as a :class:`mudata.MuData`, building and caching it on first use.
 
     ``name_or_path`` is a catalog name, a store folder or a store URL.
@@ -144,13 +149,17 @@ def load(name_or_path, version: str | None = None, lazy: bool = True, verify: st
     every chunk file present), ``"full"`` (every file re-hashed) or ``"none"``
     (see the README's Integrity section for what each costs). A chunk that
     fails its checksum later raises :class:`CorruptStoreError` naming it.
-    The split of every sample is ``mdata.obs["split"]``.
+    The split of every sample is ``mdata.obs["split"]``. ``missing``: ``"zeros"`` (default: every
+    modality holds every sample, a zero row where absent, ``obs["has_<modality>"]`` False) or
+    ``"drop"`` (each modality holds only its observed samples, as MuData intends).
     """
+    if missing not in MISSING_MODES:  # before any build
+        raise StoreError(f"missing={missing!r}: use one of {', '.join(MISSING_MODES)}")
     if _is_store_path(name_or_path):
-        return open_store(name_or_path, lazy=lazy, verify=verify)
+        return open_store(name_or_path, lazy=lazy, verify=verify, missing=missing)
     target = built_store_path(name_or_path, version, **options)
     try:
-        return open_store(target, lazy=lazy, verify=verify)
+        return open_store(target, lazy=lazy, verify=verify, missing=missing)
     except CorruptStoreError as e:
         name = info(str(name_or_path)).name
         msg = str(e) if f"dataset '{name}'" in str(e) else f"dataset '{name}': {e}"

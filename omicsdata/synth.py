@@ -37,6 +37,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .storage.layout import SYMBOL_COLUMN
+
 MODALITIES = ("rna", "methylation", "mirna", "mutation", "protein")
 CANCER_TYPES = ("TCGA-BRCA", "TCGA-LUAD", "TCGA-KIRC", "TCGA-GBM", "TCGA-COAD",
                 "TCGA-OV", "TCGA-SKCM", "TCGA-PRAD", "TCGA-LIHC", "TCGA-STAD",
@@ -89,6 +91,16 @@ def feature_names(spec: CohortSpec, modality: str) -> list[str]:
     if modality == "mutation":
         return ["TP53"] + [f"GENE{i}" for i in range(1, n)]
     return [f"{prefix}{i}" for i in range(n)]
+
+
+def gene_symbols(gene_ids) -> list[str]:
+    """The simulated symbol of each simulated gene id (``ENSG00000000012`` -> ``GENE12``; gene 0 is ``TP53``),
+    matching the mutation modality's gene names, as GDC's ``gene_name`` matches the MAF's ``Hugo_Symbol``."""
+    out = []
+    for g in gene_ids:
+        i = int(str(g)[4:])
+        out.append("TP53" if i == 0 else f"GENE{i}")
+    return out
 
 
 def _feature_params(spec: CohortSpec, modality: str) -> dict:
@@ -184,9 +196,9 @@ def simulate_pancancer(spec: CohortSpec | None = None, lazy: bool = False, **kw)
     ``obs["has_<modality>"] == False``.
     """
     import anndata as ad
-    import mudata as md
 
-    md.set_options(pull_on_update=False)
+    from .storage.settings import new_mudata
+
     spec = spec or CohortSpec(**kw)
     pts = _patients(spec)
     n = spec.n_patients
@@ -207,7 +219,10 @@ def simulate_pancancer(spec: CohortSpec | None = None, lazy: bool = False, **kw)
                 for s, e in bounds])
         else:
             X = np.concatenate([_block(spec, m, params, pts, s, e) for s, e in bounds])
-        a = ad.AnnData(X=X, obs=pd.DataFrame(index=ids), var=pd.DataFrame(index=feature_names(spec, m)))
+        var = pd.DataFrame(index=feature_names(spec, m))
+        if m == "rna":
+            var[SYMBOL_COLUMN] = gene_symbols(var.index)
+        a = ad.AnnData(X=X, obs=pd.DataFrame(index=ids), var=var)
         mods[m] = a
     surv = _survival(spec, pts, tp53)
     obs = pd.DataFrame({
@@ -222,6 +237,5 @@ def simulate_pancancer(spec: CohortSpec | None = None, lazy: bool = False, **kw)
         "true_risk": surv["true_risk"],
         **{f"has_{m}": pts["present"][m] for m in MODALITIES},
     }, index=ids)
-    mdata = md.MuData(mods)
-    mdata.obs = obs.loc[mdata.obs_names]
+    mdata = new_mudata(mods, obs)
     return mdata

@@ -69,7 +69,8 @@ def to_mudata(views_tr, views_te, labels_tr, labels_te, featnames=None, class_na
               val_fraction: float = 0.15, seed: int = 0, modalities=VIEWS):
     """A MuData over train + test rows (``obs['split']`` train / val / test, ``obs['label']`` class names)."""
     import anndata as ad
-    import mudata as md
+
+    from .storage.settings import new_mudata
 
     n_tr, n_te = len(labels_tr), len(labels_te)
     labels = np.concatenate([np.asarray(labels_tr, int), np.asarray(labels_te, int)])
@@ -83,8 +84,7 @@ def to_mudata(views_tr, views_te, labels_tr, labels_te, featnames=None, class_na
         X = np.concatenate([views_tr[i], views_te[i]]).astype(np.float32)
         var = featnames[i] if featnames else [f"{m}_{j}" for j in range(X.shape[1])]
         mods[m] = ad.AnnData(X=X, obs=pd.DataFrame(index=obs_names), var=pd.DataFrame(index=pd.Index(var, dtype=str)))
-    md.set_options(pull_on_update=False)
-    mdata = md.MuData(mods)
+    mdata = new_mudata(mods)
     mdata.obs["label"] = pd.Categorical([names[c] for c in labels], categories=names)
     mdata.obs["split"] = split
     return mdata

@@ -141,7 +141,7 @@ def star_text(gene_ids, counts: np.ndarray) -> bytes:
     head += [f"{name}\t\t\t{nsum // (5 + k)}\t{nsum // (5 + k)}\t{nsum // (5 + k)}\t\t\t"
              for k, name in enumerate(N_ROWS)]
     ids = _names(gene_ids)
-    names = pc.binary_join_element_wise(ids, "-name", "")
+    names = pa.array(synth.gene_symbols(ids.to_pylist()), pa.string())
     return tsv_bytes([ids, names, _rep("protein_coding", len(c)), ci, first, ci - first, tpm, fpkm,
                       (fpkm * 0.8).round(4)], head)
 

@@ -56,6 +56,7 @@ def test_build_local_gdc(cohort, server):
     assert m.obs["has_protein"].sum() < m.n_obs
     # RNA: primary-tumour vial A chosen over the duplicate (doubled) aliquot; normals skipped
     np.testing.assert_array_equal(m.mod["rna"].X, src.mod["rna"][ids].X)
+    assert list(m.mod["rna"].var["gene_symbol"]) == synth.gene_symbols(m.mod["rna"].var_names)  # GDC gene_name
     assert rep["dropped"]["duplicate_aliquots"]["patients"]["rna"] == 3
     assert rep["dropped"]["files_not_selected_sample_type"]["rna"] == 2
     # methylation NA -> NaN, the rest exact

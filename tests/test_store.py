@@ -171,8 +171,8 @@ def test_misaligned_modality_is_refused_and_existing_store_kept(tmp_path):
     m, dense, _, _ = make_mdata(n=40)
     path = write_store(m, tmp_path / "s.zarr")
     before = read_manifest(path)["files"]
-    a = ad.AnnData(np.ones((10, 3), np.float32), obs=pd.DataFrame(index=[f"S{i:04d}" for i in range(10)]))
-    bad = md.MuData({"dense": m["dense"], "short": a})
+    a = ad.AnnData(np.ones((10, 3), np.float32), obs=pd.DataFrame(index=["S0000"] * 10))  # a subset is expanded;
+    bad = md.MuData({"dense": m["dense"], "short": a})  # repeated sample names are refused (issue 18)
     with pytest.raises(od.StoreError, match="modality 'short'"):
         write_store(bad, path)
     assert read_manifest(path)["files"] == before and verify_store(path)["ok"]
@@ -189,7 +189,7 @@ def test_anndata_and_tables(tmp_path):
     t = man["tables"]["qa"]
     assert (t["path"], t["n_rows"], t["columns"]) == ("tables/qa", 2, ["question", "answer"])
     back = open_store(path)
-    np.testing.assert_array_equal(back["X"].X.compute(), a.X)
+    np.testing.assert_array_equal(back["rna"].X.compute(), a.X)  # an AnnData is modality "rna" (issue 18)
     pd.testing.assert_frame_equal(pd.read_parquet(path / "tables" / "qa"), text)
 
 

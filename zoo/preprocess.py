@@ -320,9 +320,8 @@ def apply_recipe(recipe: dict, mdata, where: str = "input"):
         todo[m] = T.Pipeline.from_dict(state)
     if not todo:
         return mdata
-    import mudata as md
-
     from omicsdata import storage
+    from omicsdata.storage.settings import new_mudata
 
     st = storage.open(mdata)
     mods = {}
@@ -338,9 +337,7 @@ def apply_recipe(recipe: dict, mdata, where: str = "input"):
             a = ad.AnnData(X=X, obs=pd.DataFrame(index=a.obs_names),
                            var=pd.DataFrame(index=pd.Index(todo[m].features_out, dtype=str)))
         mods[m] = a
-    md.set_options(pull_on_update=False)
-    out = md.MuData(mods)
-    out.obs = mdata.obs.copy()
+    out = new_mudata(mods, mdata.obs.copy())
     man = dict(mdata.uns.get("omicsdata", {}) or {})
     man["extra"] = dict(man.get("extra") or {}, transforms={**have, **{m: recipe[m] for m in todo}})
     out.uns["omicsdata"] = man

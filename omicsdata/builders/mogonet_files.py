@@ -180,7 +180,8 @@ def assemble(files: dict, classes: list[str], val_fraction: float = 0.2, seed: i
     ``val_fraction=0`` keeps the published training set whole. Returns ``(mdata, report)``.
     """
     import anndata as ad
-    import mudata as md
+
+    from ..storage.settings import new_mudata
 
     if not 0 <= val_fraction < 1:
         raise BuildError(f"{where}: val_fraction must be in [0, 1), got {val_fraction}")
@@ -219,9 +220,7 @@ def assemble(files: dict, classes: list[str], val_fraction: float = 0.2, seed: i
         "published_split": pd.Categorical(published, categories=["train", "test"]),
         "split": pd.Categorical(split, categories=["train", "val", "test"]),
     }, index=names)
-    md.set_options(pull_on_update=False)
-    mdata = md.MuData(mods)
-    mdata.obs = obs
+    mdata = new_mudata(mods, obs)
     report["split_counts"] = {k: int((split == k).sum()) for k in ("train", "val", "test")}
     report["class_counts"] = {c: int((codes == i).sum()) for i, c in enumerate(classes)}
     return mdata, report

@@ -108,7 +108,8 @@ def import_modalities(mods: dict, obs: pd.DataFrame, target: Path, *, name: str,
     Returns the import record kept in the manifest (``extra['import']``)."""
     import anndata as ad
     import dask
-    import mudata as md
+
+    from ..storage.settings import new_mudata
 
     if preprocess not in PREPROCESS:
         raise OmicsDataError(f"preprocess={preprocess!r}: choose None or 'scverse'")
@@ -119,7 +120,6 @@ def import_modalities(mods: dict, obs: pd.DataFrame, target: Path, *, name: str,
     train = np.asarray(split == "train")
     if preprocess and not train.any():
         raise FormatError(where, "preprocess='scverse' is fitted on train cells, and no cell is in split 'train'")
-    md.set_options(pull_on_update=False)
     adatas, pre_record, kinds = {}, {}, {}
     for mname, (matrix, var, positions) in mods.items():
         step = matrix.block_rows(block_bytes) if block_bytes else matrix.block_rows()
@@ -134,8 +134,7 @@ def import_modalities(mods: dict, obs: pd.DataFrame, target: Path, *, name: str,
         adatas[mname] = ad.AnnData(X=X, obs=pd.DataFrame(index=obs.index), var=var)
         kinds[mname] = "log1p normalised counts (scverse)" if fitted else "cell x gene matrix as imported"
         obs[f"has_{mname}"] = positions >= 0
-    mdata = md.MuData(adatas)
-    mdata.obs = obs
+    mdata = new_mudata(adatas, obs)
     record = {"source": dict(source or {}), "label": label, "split_by": split_by, "preprocess": preprocess,
               "seed": int(seed), "splits": split_info, "modalities": list(mods),
               "n_obs": int(len(obs)), "scverse": pre_record}

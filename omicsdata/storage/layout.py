@@ -24,6 +24,8 @@ MOD_GROUP = "mod"
 TABLES_DIR = "tables"
 GRAPH_KEY = "graph"
 MOD_ORDER_ATTR = "mod-order"
+#: the ``var`` column of a gene-level modality holding gene symbols (GDC STAR counts' ``gene_name``)
+SYMBOL_COLUMN = "gene_symbol"
 
 
 def mod_key(modality: str) -> str:

@@ -22,9 +22,14 @@ from .._version import __version__
 from ..errors import StoreError
 from ..paths import atomic_path
 from ._quiet import quiet
+from .align import expand_modality
 from .codecs import DEFAULT_CHUNK_BYTES, DEFAULT_CODEC, checked_compressors, rows_per_chunk
-from .layout import FORMAT_VERSION, MANIFEST, MOD_GROUP, MOD_ORDER_ATTR, presence_column, table_dir
+from .layout import FORMAT_VERSION, GRAPH_KEY, MANIFEST, MOD_GROUP, MOD_ORDER_ATTR, presence_column, table_dir
 from .manifest import hash_tree, jsonable, write_manifest
+from .settings import new_mudata, zarr_v3
+
+#: ``uns`` keys an opened store carries that are bookkeeping, not data (rewritten by every write)
+BOOKKEEPING_UNS = ("omicsdata", "omicsdata_path")
 
 
 def _is_sparse(X) -> bool:
@@ -73,6 +78,77 @@ def _write_matrix(group, X, chunk_rows: int | None, chunk_bytes: int, codec: str
         X = np.asarray(X)
     ad.io.write_elem(group, "X", X, dataset_kwargs=kw)
     return {"storage": "dense", "chunks": [rows, p], "shards": shards}
+
+
+def from_anndata(adata, modality: str = "rna"):
+    """A one-modality MuData of ``adata`` named ``modality``; ``adata.obs`` is the global obs as is (unprefixed)."""
+    if not isinstance(modality, str) or not modality or "/" in modality:
+        raise StoreError(f"modality={modality!r}: give a non-empty name without '/' (e.g. 'rna')")
+    return new_mudata({modality: adata}, adata.obs.copy())
+
+
+def _aligned(mdata) -> tuple[pd.DataFrame, dict]:
+    """The global obs (with a ``has_<modality>`` column per modality) and every modality over all its rows."""
+    for name, a in mdata.mod.items():
+        if not a.obs_names.is_unique:
+            dup = a.obs_names[a.obs_names.duplicated()][0]
+            raise StoreError(f"modality '{name}': obs_names are not unique ({dup!r} repeats); a store row is one "
+                             "sample: make them unique (a.obs_names_make_unique())")
+    if not mdata.obs_names.is_unique:
+        raise StoreError(f"obs_names are not unique ({mdata.obs_names[mdata.obs_names.duplicated()][0]!r} repeats); "
+                         "make them unique (mdata.obs_names_make_unique())")
+    obs = mdata.obs.copy()
+    mods = {}
+    for name, a in mdata.mod.items():
+        col = presence_column(name)
+        if a.n_obs == len(obs) and a.obs_names.equals(obs.index):
+            mods[name] = a
+            if col not in obs.columns:
+                obs[col] = True
+            continue
+        mods[name], present = expand_modality(name, a, obs)
+        obs[col] = present if col not in obs.columns else (obs[col].to_numpy(dtype=bool) & present)
+    return obs, mods
+
+
+def _write_global(root, mdata, obs: pd.DataFrame) -> None:
+    """The MuData-level elements: obs, var, obsm (less mudata's per-modality masks), varm, obsp, varp, uns."""
+    import anndata as ad
+
+    ad.io.write_elem(root, "obs", obs)
+    ad.io.write_elem(root, "var", mdata.var)
+    ad.io.write_elem(root, "obsm", {k: v for k, v in mdata.obsm.items() if k not in mdata.mod})
+    for key in ("varm", "obsp", "varp"):
+        elems = {k: v for k, v in getattr(mdata, key).items() if k not in mdata.mod}
+        if elems:
+            ad.io.write_elem(root, key, elems)
+    ad.io.write_elem(root, "uns", {k: v for k, v in mdata.uns.items() if k not in BOOKKEEPING_UNS})
+
+
+def _stored_graph(a, name: str, src) -> dict:
+    """``{"graph": topology}`` of modality ``name`` in the store ``src`` a MuData was lazily opened from (a lazy
+    open leaves it on disk), when the modality has none in ``uns`` and the same number of nodes; else ``{}``."""
+    if not src or GRAPH_KEY in a.uns:
+        return {}
+    from .readers import read_graph_arrays
+
+    try:
+        topo = read_graph_arrays(str(src), name)
+    except (StoreError, OSError, KeyError, ValueError):
+        return {}
+    return {GRAPH_KEY: topo} if int(topo["n_nodes"]) == a.n_vars else {}
+
+
+def _shell(a, extra_uns: dict | None = None):
+    """The AnnData of one modality without X (written next, chunked for the stream): every other element."""
+    import anndata as ad
+
+    shell = ad.AnnData(obs=a.obs.copy(), var=a.var.copy(), uns={**a.uns, **(extra_uns or {})}, obsm=dict(a.obsm),
+                       varm=dict(a.varm), layers=dict(a.layers), obsp=dict(a.obsp), varp=dict(a.varp))
+    if a.raw is not None:
+        shell.raw = ad.AnnData(X=a.raw.X, obs=pd.DataFrame(index=a.obs_names), var=a.raw.var.copy(),
+                               varm=dict(a.raw.varm))
+    return shell
 
 
 def _check_target(path: Path, overwrite: bool) -> None:
@@ -135,8 +211,16 @@ def write_store(
     extra: Mapping | None = None,
     overwrite: bool = True,
     progress: bool = False,
+    modality: str = "rna",
 ) -> Path:
-    """Write a MuData (or AnnData, as one modality ``X``) as an omicsdata store.
+    """Write a MuData (or an AnnData, as one modality named ``modality``) as an omicsdata store.
+
+    Every element is kept: global ``obs``/``var``/``obsm``/``varm``/``obsp``/``uns`` and, per
+    modality, ``X``, ``obs``, ``var``, ``obsm``, ``varm``, ``layers``, ``obsp``, ``varp``, ``uns`` and
+    ``raw`` (``uns["omicsdata"]``/``uns["omicsdata_path"]``, the bookkeeping of an opened store, are
+    replaced by the new manifest). An AnnData's obs columns stay the global obs, unprefixed (its
+    ``split`` column is the store's split). A modality holding only some samples is written over all of
+    them (zero rows, ``obs["has_<modality>"]`` False where absent). No anndata/mudata setting is changed.
 
     The store is written to a temporary folder next to ``path`` and renamed
     into place only when complete (manifest included), so readers never see a
@@ -144,48 +228,34 @@ def write_store(
     written as Parquet under ``tables/<name>/``. Returns the store path.
     """
     import anndata as ad
-    import mudata as md
     import zarr
 
     path = Path(path)
     _check_target(path, overwrite)
     _paths.clean_stale_tmp(path.parent) if path.parent.is_dir() else None  # killed writers' leftovers (issue 15)
     if isinstance(mdata, ad.AnnData):
-        mdata = md.MuData({"X": mdata})
-    with quiet():
-        ad.settings.zarr_write_format = 3
+        mdata = from_anndata(mdata, modality)
+    with quiet(), zarr_v3():
         mods_meta: dict[str, dict] = {}
-        obs = mdata.obs.copy()
-        n_obs = mdata.n_obs
-        for name, a in mdata.mod.items():
-            if a.n_obs != n_obs or not a.obs_names.equals(mdata.obs_names):
-                raise StoreError(
-                    f"modality '{name}' has {a.n_obs} rows in another order than obs ({n_obs}); "
-                    "align every modality to all samples (zero rows + has_<modality> mask)")
-            col = presence_column(name)
-            if col not in obs.columns:
-                obs[col] = True
+        obs, mods = _aligned(mdata)
+        n_obs = len(obs)
         with _disk_errors(path), atomic_path(path) as tmp:
             root = zarr.open_group(str(tmp), mode="w", zarr_format=3)
             root.attrs.update({"encoding-type": "MuData", "encoding-version": "0.1.0",
                                "encoder": "omicsdata", "encoder-version": __version__, "axis": 0})
-            ad.io.write_elem(root, "obs", obs)
-            ad.io.write_elem(root, "var", mdata.var)
-            ad.io.write_elem(root, "obsm", {k: np.asarray(v) for k, v in mdata.obsm.items()
-                                            if not isinstance(v, pd.DataFrame)})
-            # the manifest and path of the store a MuData was opened from are not data: the new manifest replaces them
-            ad.io.write_elem(root, "uns", {k: v for k, v in mdata.uns.items() if k not in ("omicsdata", "omicsdata_path")})
+            _write_global(root, mdata, obs)
             modg = root.require_group(MOD_GROUP)
-            modg.attrs[MOD_ORDER_ATTR] = list(mdata.mod)
-            it = mdata.mod.items()
+            modg.attrs[MOD_ORDER_ATTR] = list(mods)
+            it = mods.items()
             if progress:
                 from ..progress import bar as tqdm
                 it = tqdm(list(it), desc=f"writing {dataset or path.name}", unit="modality")
             for name, a in it:
                 X = a.X
-                shell = ad.AnnData(obs=a.obs.copy(), var=a.var.copy(), uns=dict(a.uns),
-                                   obsm=dict(a.obsm), varm=dict(a.varm), layers=None)
-                ad.io.write_elem(modg, name, shell)
+                if X is None:
+                    raise StoreError(f"modality '{name}': has no X matrix; a store modality needs one "
+                                     "(set a.X, e.g. from a layer)")
+                ad.io.write_elem(modg, name, _shell(a, _stored_graph(a, name, mdata.uns.get("omicsdata_path"))))
                 info = _write_matrix(modg[name], X, chunk_rows, chunk_bytes, codec, shard_chunks)
                 _fault_hook()
                 mods_meta[name] = {

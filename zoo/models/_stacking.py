@@ -30,13 +30,11 @@ def relabelled(mdata, labels: np.ndarray):
     The store metadata (``uns``) is kept, so a store-backed input is still read
     from its Zarr arrays; ``mdata`` itself is not changed.
     """
-    import mudata as md
+    from omicsdata.storage.settings import new_mudata
 
-    md.set_options(pull_on_update=False)
-    out = md.MuData({m: mdata.mod[m] for m in mdata.mod})
     obs = mdata.obs.copy()
     obs["split"] = np.asarray(labels, dtype=object)
-    out.obs = obs
+    out = new_mudata({m: mdata.mod[m] for m in mdata.mod}, obs)
     out.uns.update(dict(mdata.uns))
     return out
 

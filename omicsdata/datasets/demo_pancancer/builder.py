@@ -32,9 +32,9 @@ KINDS = {"rna": "gene read counts", "methylation": "CpG beta values", "mirna": "
 def _via_gdc_raw(spec: synth.CohortSpec, workdir) -> tuple:
     """Simulate, write GDC raw files, parse them back with the gdc-pancancer code."""
     import anndata as ad
-    import mudata as md
 
     from ...formats.clinical import stage_number
+    from ...storage.settings import new_mudata
     from ..gdc_pancancer.builder import assemble
 
     sim = synth.simulate_pancancer(spec)
@@ -49,7 +49,7 @@ def _via_gdc_raw(spec: synth.CohortSpec, workdir) -> tuple:
     for m in synth.MODALITIES:
         a = parsed.mod[m]
         X = a.X[pos]
-        mods[m] = ad.AnnData(X=X, obs=pd.DataFrame(index=sim.obs_names), var=pd.DataFrame(index=a.var_names))
+        mods[m] = ad.AnnData(X=X, obs=pd.DataFrame(index=sim.obs_names), var=a.var.copy())  # rna: gene_symbol
     po = parsed.obs.iloc[pos]
     obs = pd.DataFrame({
         "patient_id": np.asarray(sim.obs_names, dtype=object),
@@ -63,9 +63,7 @@ def _via_gdc_raw(spec: synth.CohortSpec, workdir) -> tuple:
         "true_risk": sim.obs["true_risk"].to_numpy(np.float32),
         **{f"has_{m}": po[f"has_{m}"].to_numpy(bool) for m in synth.MODALITIES},
     }, index=sim.obs_names)
-    md.set_options(pull_on_update=False)
-    mdata = md.MuData(mods)
-    mdata.obs = obs
+    mdata = new_mudata(mods, obs)
     return mdata, {"raw_files": len(raw["index"]), "parsed_with": "gdc-pancancer assemble",
                    "duplicate_aliquots": rep["dropped"]["duplicate_aliquots"]["patients"]}
 

@@ -34,6 +34,8 @@ from ...builders import BuildResult, register
 from ...errors import BuildError
 from ...formats import READERS, MutationFilter, parse_cases, read_maf
 from ...formats.barcode import aliquot_rank, is_tumour, patient_of, sample_type
+from ...storage.layout import SYMBOL_COLUMN
+from ...storage.settings import mudata_no_pull
 
 #: modality -> GDC query and reader
 MODALITIES = {
@@ -237,6 +239,14 @@ def parse_modality(modality: str, entries: list[dict], *, reader: str | None = N
     return X, names
 
 
+def gene_symbols(path, gene_ids: list[str], value: str = "unstranded") -> list[str]:
+    """The ``gene_name`` column of the STAR - Counts file ``path`` for each of ``gene_ids``
+    ("" for an id the file does not hold, e.g. one only another file had)."""
+    prof = READERS["star_counts"](path, value=value, gene_names=True)
+    sym = dict(zip(prof.features.to_pylist(), prof.meta["gene_names"].to_pylist()))
+    return [str(sym.get(g) or "") for g in gene_ids]
+
+
 # ---------------------------------------------------------------------- assemble
 def assemble(index: list[dict], cases: list[dict], modalities, *, sample_types=("01",),
              rna_value: str = "unstranded", mirna_value: str = "read_count", mutation_filter="non_silent",
@@ -248,9 +258,9 @@ def assemble(index: list[dict], cases: list[dict], modalities, *, sample_types=(
     ``obs["has_<modality>"]``).
     """
     import anndata as ad
-    import mudata as md
 
-    md.set_options(pull_on_update=False)
+    from ...storage.settings import new_mudata
+
     modalities = list(modalities)
     clin, dropped = parse_cases(cases)
     chosen, sel_rep = select_files(index, sample_types)
@@ -288,15 +298,17 @@ def assemble(index: list[dict], cases: list[dict], modalities, *, sample_types=(
         else:
             names = list(mutation_genes) if (m == "mutation" and mutation_genes is not None) else []
             full = sp.csr_matrix((n, len(names)), dtype=np.float32) if m == "mutation" else np.zeros((n, 0), np.float32)
-        mods[m] = ad.AnnData(X=full, obs=pd.DataFrame(index=patients), var=pd.DataFrame(index=pd.Index(names, dtype=str)))
+        var = pd.DataFrame(index=pd.Index(names, dtype=str))
+        if m == "rna" and ents:
+            var[SYMBOL_COLUMN] = gene_symbols(ents[0]["path"], names, rna_value)
+        mods[m] = ad.AnnData(X=full, obs=pd.DataFrame(index=patients), var=var)
         obs[f"has_{m}"] = has
         feature_counts[m] = len(names)
         present_counts[m] = int(has.sum())
     obs["cancer_type"] = pd.Categorical(obs["cancer_type"])
     for c in ("sex", "race", "stage"):
         obs[c] = pd.Categorical(obs[c])
-    mdata = md.MuData(mods)
-    mdata.obs = obs.loc[mdata.obs_names]
+    mdata = new_mudata(mods, obs)
     reasons = Counter(d["reason"] for d in dropped)
     report = {
         "n_patients": n,
@@ -342,7 +354,8 @@ def preprocess(mdata, card, spec, report: dict) -> dict:
         mdata.mod[m] = pipe.transform(a, present=mdata.obs[f"has_{m}"].to_numpy())
         out[m] = pipe.to_dict()
         report.setdefault("preprocess", {})[m] = {"features_in": int(a.n_vars), "features_out": int(mdata.mod[m].n_vars)}
-    mdata.update()
+    with mudata_no_pull():
+        mdata.update()
     return out
 
 

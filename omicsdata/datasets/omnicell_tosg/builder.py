@@ -398,12 +398,10 @@ def _obs(sel: pd.DataFrame) -> pd.DataFrame:
 
 def _mudata(X, obs: pd.DataFrame, text: pd.DataFrame, topo: dict):
     import anndata as ad
-    import mudata as md
+
+    from ...storage.settings import new_mudata
 
     var = pd.DataFrame({"name": text["name"].to_numpy()}, index=pd.Index(text["entity_id"].astype(str), name="entity"))
     a = ad.AnnData(X=X, obs=pd.DataFrame(index=obs.index), var=var)
     a.uns[graph.GRAPH_KEY] = topo
-    md.set_options(pull_on_update=False)
-    m = md.MuData({"expression": a})
-    m.obs = obs
-    return m
+    return new_mudata({"expression": a}, obs)
