@@ -12,7 +12,7 @@ in-memory and topology readers), :mod:`~.store` (the :class:`Store`).
 """
 from __future__ import annotations
 
-from . import layout
+from . import foreign, layout  # foreign: storage.open reads AnnData/MuData/annbatch Zarr stores in place
 from .codecs import DEFAULT_CHUNK_BYTES, DEFAULT_CODEC, make_codec, rows_per_chunk
 from .layout import FORMAT_VERSION, MANIFEST, is_bulk_file, presence_column
 from .lazy import is_pristine, lazy_matrix
@@ -39,7 +39,7 @@ from .write import (
 )
 
 __all__ = [
-    "layout", "Store", "open", "from_path", "set_name_resolver", "open_store", "write_store",
+    "layout", "foreign", "Store", "open", "from_path", "set_name_resolver", "open_store", "write_store",
     "write_parquet_shards", "table_row_group_rows", "read_manifest", "read_remote_manifest", "verify_store",
     "check_metadata", "hash_tree", "is_store_dir", "store_nbytes", "make_codec", "rows_per_chunk",
     "presence_column", "is_bulk_file", "MANIFEST", "FORMAT_VERSION", "DEFAULT_CHUNK_BYTES", "DEFAULT_CODEC",

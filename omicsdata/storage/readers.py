@@ -17,42 +17,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import CorruptStoreError, StoreError
+from .chunks import (  # noqa: F401 - corrupt_chunk is imported from here by others
+    DEFAULT_DECODE_THREADS,
+    ChunkDecodeError,
+    LocalChunks,
+    _decode_error,
+    corrupt_chunk,
+    run_jobs,
+)
 from .layout import csr_part_key, graph_key, matrix_key
-
-
-def _chunk_file(url: str, arr, key: str, row: int) -> str:
-    """The file holding element ``row`` (first axis) of zarr array ``arr`` at ``key`` in store ``url``."""
-    grid = arr.metadata.chunk_grid.chunk_shape  # the shard shape when sharded: one file per shard
-    coords = (row // grid[0],) + (0,) * (len(grid) - 1)
-    return f"{url.rstrip('/')}/{key}/{arr.metadata.encode_chunk_key(coords)}"
-
-
-def _decode_error(url: str, modality: str, dataset: str | None, parts, ranges, err: Exception) -> Exception:
-    """Find which chunk of ``parts`` (``[(key, zarr array)]``) over element ``ranges`` fails to decode.
-
-    Re-reads the chunks of the failed read one at a time; returns a
-    :class:`CorruptStoreError` naming the chunk file (or ``err`` itself when
-    every chunk decodes alone, i.e. it was not a corrupt chunk).
-    """
-    for key, arr in parts:
-        step = int(arr.metadata.chunk_grid.chunk_shape[0])
-        n = int(arr.shape[0])
-        for a, b in ranges(key):
-            for c0 in range((a // step) * step, min(b, n), step):
-                try:
-                    arr[c0:min(c0 + step, n)]
-                except Exception as e:  # noqa: BLE001 - any decode failure is what we look for
-                    return corrupt_chunk(url, modality, dataset, _chunk_file(url, arr, key, c0), e)
-    return err
-
-
-def corrupt_chunk(url: str, modality: str, dataset: str | None, chunk_file: str, err: Exception) -> CorruptStoreError:
-    """The error for a chunk that does not decode: names the dataset, the modality, the file and the fix."""
-    name = dataset or "<name>"
-    return CorruptStoreError(
-        f"dataset '{name}': store {url}: modality '{modality}': chunk file {chunk_file} cannot be decoded "
-        f"({type(err).__name__}: {err}); the store is corrupt (flipped or truncated bytes); rebuild it with "
-        f"od.build('{name}', force=True)", [chunk_file])
 
 
 @dataclasses.dataclass
@@ -131,20 +104,38 @@ def _into(out: np.ndarray):
     return default_buffer_prototype().nd_buffer.from_numpy_array(out)
 
 
+def _direct_read(reader, parts) -> None:
+    """Decode ``[(LocalChunks, out, starts, stops)]`` (ranges packed one after another in each ``out``)
+    on ``reader.decode_threads`` threads; a chunk that does not decode raises :class:`CorruptStoreError`."""
+    jobs = []
+    for direct, out, starts, stops in parts:
+        o = 0
+        for a, b in zip(np.asarray(starts).tolist(), np.asarray(stops).tolist()):
+            jobs += direct.jobs(out[o:o + b - a], a, b)
+            o += b - a
+    try:
+        run_jobs(jobs, reader.decode_threads)
+    except ChunkDecodeError as e:
+        raise corrupt_chunk(reader.url, reader.modality, reader.dataset, e.path, e) from e
+
+
 class DenseZarrReader:
     """Whole-row ranges of a dense Zarr v3 matrix (:func:`~omicsdata.storage.layout.matrix_key`)."""
 
     kind = "dense"
 
-    def __init__(self, url: str, modality: str, shape, dtype, chunk_rows: int, dataset: str | None = None):
+    def __init__(self, url: str, modality: str, shape, dtype, chunk_rows: int, dataset: str | None = None,
+                 key: str | None = None, zarr_format: int | None = 3):
         self.url, self.modality, self.dataset = url, modality, dataset
         self.shape, self.dtype, self.chunk_rows = tuple(shape), np.dtype(dtype), int(chunk_rows)
-        self._arr = None
+        self.key, self.zarr_format = key or matrix_key(modality), zarr_format
+        self.decode_threads = DEFAULT_DECODE_THREADS
+        self._arr = self._direct = None
         self._scratch: dict = {}
 
     def __getstate__(self):
         d = dict(self.__dict__)
-        d["_arr"], d["_scratch"] = None, {}
+        d["_arr"], d["_direct"], d["_scratch"] = None, None, {}
         return d
 
     @property
@@ -152,7 +143,8 @@ class DenseZarrReader:
         if self._arr is None:
             import zarr
 
-            self._arr = zarr.open_group(self.url, mode="r", zarr_format=3)[matrix_key(self.modality)]
+            self._arr = zarr.open_group(self.url, mode="r", zarr_format=self.zarr_format)[self.key]
+            self._direct = LocalChunks.of(self.url, self.key, self._arr) or False
         return self._arr
 
     def read(self, starts: np.ndarray, stops: np.ndarray, reuse: bool | int = False) -> np.ndarray:
@@ -167,7 +159,11 @@ class DenseZarrReader:
         starts, stops = _merge(np.asarray(starts), np.asarray(stops))
         n = int((stops - starts).sum())
         out = _scratch(self._scratch, "X", n, (self.shape[1],), self.dtype, reuse)
-        aa = self.arr._async_array
+        arr = self.arr
+        if self._direct and self._direct.dtype == self.dtype:  # whole chunk files, decoded in parallel
+            _direct_read(self, [(self._direct, out, starts, stops)])
+            return out[:n]
+        aa = arr._async_array
         jobs, o = [], 0
         for a, b in zip(starts.tolist(), stops.tolist()):
             jobs.append(aa.get_orthogonal_selection((slice(a, b), slice(None)), out=_into(out[o:o + b - a])))
@@ -175,8 +171,7 @@ class DenseZarrReader:
         try:
             _run_concurrently(jobs)
         except Exception as e:  # noqa: BLE001 - a chunk that does not decode: name it
-            key = matrix_key(self.modality)
-            raise _decode_error(self.url, self.modality, self.dataset, [(key, self.arr)],
+            raise _decode_error(self.url, self.modality, self.dataset, [(self.key, self.arr)],
                                 lambda _k: zip(starts.tolist(), stops.tolist()), e) from e
         return out[:n]
 
@@ -186,15 +181,18 @@ class CSRZarrReader:
 
     kind = "csr"
 
-    def __init__(self, url: str, modality: str, shape, dtype, chunk_rows: int, dataset: str | None = None):
+    def __init__(self, url: str, modality: str, shape, dtype, chunk_rows: int, dataset: str | None = None,
+                 key: str | None = None, zarr_format: int | None = 3):
         self.url, self.modality, self.dataset = url, modality, dataset
         self.shape, self.dtype, self.chunk_rows = tuple(shape), np.dtype(dtype), int(chunk_rows)
-        self._g = None
+        self.key, self.zarr_format = key or matrix_key(modality), zarr_format
+        self.decode_threads = DEFAULT_DECODE_THREADS
+        self._g = self._direct = None
         self._scratch: dict = {}
 
     def __getstate__(self):
         d = dict(self.__dict__)
-        d["_g"], d["_scratch"] = None, {}
+        d["_g"], d["_direct"], d["_scratch"] = None, None, {}
         return d
 
     @property
@@ -202,8 +200,10 @@ class CSRZarrReader:
         if self._g is None:
             import zarr
 
-            g = zarr.open_group(self.url, mode="r", zarr_format=3)[matrix_key(self.modality)]
+            g = zarr.open_group(self.url, mode="r", zarr_format=self.zarr_format)[self.key]
             self._g = (g["data"], g["indices"], g["indptr"])
+            direct = [LocalChunks.of(self.url, f"{self.key}/{p}", a) for p, a in zip(("data", "indices", "indptr"), self._g)]
+            self._direct = tuple(direct) if all(direct) else False
         return self._g
 
     def read(self, starts: np.ndarray, stops: np.ndarray, reuse: bool | int = False) -> CSRBlock:
@@ -229,8 +229,10 @@ class CSRZarrReader:
             raise _decode_error(self.url, self.modality, self.dataset, parts, ranges, e) from e
 
     def _read(self, starts, stops, reuse):
-        data_a, ind_a, ptr_a = (x._async_array for x in self.g)
         starts, stops = _merge(np.asarray(starts), np.asarray(stops))
+        if self.g and self._direct:
+            return self._read_direct(starts, stops, reuse)
+        data_a, ind_a, ptr_a = (x._async_array for x in self.g)
         ptrs = _run_concurrently([ptr_a.getitem(slice(a, b + 1)) for a, b in zip(starts.tolist(), stops.tolist())])
         ptrs = [np.asarray(p, dtype=np.int64) for p in ptrs]
         lens = np.array([int(p[-1] - p[0]) for p in ptrs], dtype=np.int64)
@@ -249,6 +251,24 @@ class CSRZarrReader:
             base += k
         _run_concurrently(jobs)
         return CSRBlock(data.astype(self.dtype, copy=False), indices, np.concatenate(indptr), self.shape[1])
+
+    def _read_direct(self, starts, stops, reuse):
+        """The chunk files themselves: ``indptr`` of every range, then all ``data``/``indices`` in parallel."""
+        d_data, d_ind, d_ptr = self._direct
+        ptr = np.empty(int((stops - starts).sum()) + len(starts), dtype=d_ptr.dtype)
+        _direct_read(self, [(d_ptr, ptr, starts, stops + 1)])
+        ends = np.cumsum(stops - starts + 1)
+        lo, hi = ptr[ends - (stops - starts + 1)].astype(np.int64), ptr[ends - 1].astype(np.int64)
+        nnz = int((hi - lo).sum())
+        data = _scratch(self._scratch, "data", nnz, (), d_data.dtype, reuse)
+        indices = _scratch(self._scratch, "indices", nnz, (), d_ind.dtype, reuse)
+        _direct_read(self, [(d_data, data, lo, hi), (d_ind, indices, lo, hi)])
+        # rebase each range's indptr to where its non-zeros sit in the block (one vectorised pass)
+        shift = np.repeat(np.r_[0, np.cumsum(hi - lo)[:-1]] - lo, stops - starts + 1)
+        keep = np.ones(len(ptr), dtype=bool)
+        keep[(ends - (stops - starts + 1))[1:]] = False  # each range's first entry repeats the previous end
+        indptr = (ptr.astype(np.int64) + shift)[keep]
+        return CSRBlock(data.astype(self.dtype, copy=False), indices, indptr, self.shape[1])
 
 
 class MemoryReader:

@@ -27,6 +27,17 @@ from .readers import MemoryReader, read_graph_arrays, read_rows, zarr_reader
 _name_resolver: Callable[..., Path] | None = None
 
 
+#: Opens stores other tools wrote (AnnData/MuData Zarr, annbatch collections; refuses .h5ad), or returns
+#: None; set by :mod:`omicsdata.storage.foreign` at import.
+_foreign_opener: Callable[[object], "Store | None"] | None = None
+
+
+def set_foreign_opener(fn: Callable[[object], "Store | None"]) -> None:
+    """Register the opener of foreign stores (``fn(path) -> Store | None``)."""
+    global _foreign_opener
+    _foreign_opener = fn
+
+
 def set_name_resolver(fn: Callable[..., Path]) -> None:
     """Register how catalog names become store paths (``fn(name, version=None, **options) -> Path``)."""
     global _name_resolver
@@ -63,11 +74,9 @@ class Store:
         """The data as a MuData (lazy when it came from a store; AnnData as one modality ``X``)."""
         if self._mudata is None:
             if self._anndata is not None:
-                import mudata as md
+                from .settings import new_mudata
 
-                md.set_options(pull_on_update=False)
-                self._mudata = md.MuData({"X": self._anndata})
-                self._mudata.obs = self._anndata.obs.copy()
+                self._mudata = new_mudata({"X": self._anndata}, self._anndata.obs.copy())
             else:
                 self._mudata = open_store(self.path)
         return self._mudata
@@ -241,6 +250,8 @@ def open(obj, version: str | None = None, **options) -> Store:  # noqa: A001 - s
     if isinstance(obj, (str, os.PathLike)):
         if is_remote(obj) or is_store_dir(obj):
             return from_path(obj)
+        if _foreign_opener is not None and (st := _foreign_opener(obj)) is not None:  # AnnData/MuData/annbatch
+            return st
         if _name_resolver is None:  # pragma: no cover - omicsdata/__init__ imports api, which sets it
             raise StoreError(f"{obj}: not a store path, and no catalog is loaded to resolve it as a name")
         return from_path(_name_resolver(obj, version=version, **options))

@@ -58,6 +58,9 @@ class Prefetcher:
     def _to_device(self, t: torch.Tensor, pending: list) -> torch.Tensor:
         if not self.cuda:
             return t.to(self.device)
+        if t.is_pinned():  # gathered straight into pinned memory: no staging copy
+            pending.append(t)
+            return t.to(self.device, non_blocking=True)
         host = self.pool.get(t)
         host.copy_(t)
         dev = host.to(self.device, non_blocking=True)
@@ -67,6 +70,7 @@ class Prefetcher:
     def _finish(self, batch: dict):
         """Host batch -> device batch; returns (batch, event to wait on, pinned buffers in flight)."""
         pending: list = []
+        given = {v.data_ptr() for v in _tensors(batch)}  # the batch's own (pinned) tensors: not pool buffers
         ctx = torch.cuda.stream(self.side) if self.cuda else _Null()
         out = {}
         with ctx:
@@ -87,7 +91,8 @@ class Prefetcher:
                 ev = torch.cuda.Event()
                 ev.record(self.side)
         for buf in pending:
-            self.pool.put(buf, ev)
+            if buf.data_ptr() not in given:
+                self.pool.put(buf, ev)
         return out, ev
 
     def _produce(self, q: queue.Queue, stop: threading.Event):
@@ -144,3 +149,11 @@ class _Null:
 
     def __exit__(self, *a):
         return False
+
+
+def _tensors(batch: dict):
+    for v in batch.values():
+        if isinstance(v, dict):
+            yield from (v["crow"], v["col"], v["values"])
+        elif isinstance(v, torch.Tensor):
+            yield v

@@ -8,10 +8,12 @@ How one epoch is served (see :mod:`omicsdata.torch.sharding` for the rule):
 * The block order is permuted with ``(seed, epoch)``; ranks and DataLoader
   workers take contiguous runs of that order (exact-once, equal batches
   per rank).
-* A worker reads ``buffer_size`` samples' worth of blocks at a time (whole
-  chunk ranges, one read per run of adjacent chunks), shuffles the rows of
-  that buffer with a seeded permutation and cuts it into batches with one
-  vectorised gather per batch -- no per-sample Python on the hot path.
+* A worker reads ``buffer_size`` samples' worth of blocks at a time (set by
+  the ``buffer_bytes`` budget; whole chunk ranges, local chunk files decoded
+  in parallel straight into the buffer, see :mod:`omicsdata.storage.chunks`),
+  shuffles the rows of that buffer with a seeded permutation and cuts it
+  into batches with one vectorised gather per array straight into the
+  batch's tensors (:mod:`omicsdata.torch.gather`) -- no per-sample Python.
 * Batches travel to the main process as torch tensors in shared memory
   (CSR modalities as their three arrays); the main process turns them into
   the final dict on ``device`` through :class:`~omicsdata.torch.prefetch.Prefetcher`
@@ -35,25 +37,44 @@ from torch.utils.data import DataLoader, IterableDataset
 from .. import storage
 from ..errors import SchemaMismatchError
 from ..storage import CSRBlock, Store
-from . import sharding
+from . import gather, sharding
 from .device import resolve_device
 from .sources import check_modalities, decode_codes, encode_targets
 
-DEFAULT_BUFFER_BYTES = 256 << 20  # upper bound on one worker's shuffle buffer (uncompressed)
+DEFAULT_BUFFER_BYTES = 128 << 20  # decoded rows one stream holds at once (both read-ahead slots), a budget
 DEFAULT_BUFFER_BLOCKS = 16
+_SLOTS = 2.5  # two slots (one read ahead while the other is served), each with 25% growth headroom
 
 
 def _passthrough(x):
     return x
 
 
-def default_buffer_size(source: Store, modalities: Sequence[str], block_rows: int, batch_size: int) -> int:
-    """Samples per shuffle buffer: 16 blocks, at least 4 batches, at most ~256 MiB of rows."""
-    row_bytes = sum(source.readers[m].shape[1] * source.readers[m].dtype.itemsize
-                    if source.readers[m].kind == "dense" else 64 for m in modalities)
+def row_bytes(reader) -> float:
+    """Decoded bytes per row of ``reader``: dense width x itemsize; CSR non-zeros per row x (value + index) + indptr."""
+    if reader.kind == "dense":
+        return float(reader.shape[1] * reader.dtype.itemsize)
+    g = getattr(reader, "g", None)
+    if g is not None:  # a store's CSR group: (data, indices, indptr)
+        nnz, idx = int(g[0].shape[0]), np.dtype(g[1].dtype).itemsize
+    else:  # in memory
+        nnz, idx = int(getattr(reader.X, "nnz", 0)), 4
+    return nnz / max(1, reader.shape[0]) * (reader.dtype.itemsize + idx) + 8
+
+
+def default_buffer_size(source: Store, modalities: Sequence[str], block_rows: int, batch_size: int,
+                        buffer_bytes: int | None = None) -> int:
+    """Samples per shuffle buffer so that both read-ahead slots stay within ``buffer_bytes`` of decoded rows.
+
+    Default budget :data:`DEFAULT_BUFFER_BYTES`; at most 16 blocks; at least
+    one batch (a budget below one batch's rows cannot hold).
+    """
+    per_row = sum(row_bytes(source.readers[m]) for m in modalities)
+    budget = DEFAULT_BUFFER_BYTES if buffer_bytes is None else int(buffer_bytes)
+    # a buffer reads up to (buffer_size + batch_size - 1) rows: cuts end on batch boundaries
+    cap = int(budget / _SLOTS / max(1.0, per_row)) - batch_size + 1
     want = max(DEFAULT_BUFFER_BLOCKS * block_rows, 4 * batch_size)
-    cap = max(batch_size, DEFAULT_BUFFER_BYTES // max(1, row_bytes))
-    return int(max(1, min(want, cap)))
+    return int(max(batch_size, min(want, cap)))
 
 
 class ShardStream(IterableDataset):
@@ -66,7 +87,8 @@ class ShardStream(IterableDataset):
     """
 
     def __init__(self, data, split="train", modalities=None, targets=(), batch_size=256, shuffle=True,
-                 seed=0, buffer_size=None, block_rows=None, drop_last=False, rank=None, world_size=None):
+                 seed=0, buffer_size=None, block_rows=None, drop_last=False, rank=None, world_size=None,
+                 buffer_bytes=None, decode_threads=None):
         source = storage.open(data)
         self.source = source
         self.modalities = check_modalities(source, modalities)
@@ -78,7 +100,13 @@ class ShardStream(IterableDataset):
             raise SchemaMismatchError(f"batch_size must be >= 1, got {batch_size}")
         self.shuffle, self.seed, self.drop_last = bool(shuffle), int(seed), bool(drop_last)
         self.block_rows = int(block_rows or source.block_rows())
-        self.buffer_size = int(buffer_size or default_buffer_size(source, self.modalities, self.block_rows, self.batch_size))
+        self.buffer_size = int(buffer_size or default_buffer_size(source, self.modalities, self.block_rows,
+                                                                  self.batch_size, buffer_bytes))
+        if decode_threads is not None:
+            for m in self.modalities:
+                if hasattr(source.readers[m], "decode_threads"):
+                    source.readers[m].decode_threads = max(1, int(decode_threads))
+        self.pin = False  # set by Stream when batches go to a CUDA device
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
         # blocks: store row ranges of block_rows; items = blocks holding split rows
@@ -182,24 +210,13 @@ class ShardStream(IterableDataset):
 
     def _assemble(self, rows: np.ndarray, pos: np.ndarray, blocks: dict, in_worker: bool) -> dict:
         out = {"index": torch.from_numpy(rows.astype(np.int64))}
+        pin = self.pin and not in_worker  # workers hand over shared memory; the main process pins
         for m in self.modalities:
             b = blocks[m]
             if isinstance(b, CSRBlock):
-                sub = b.to_scipy()[pos]
-                idx = sub.indptr.dtype  # int32 where it fits: torch CSR takes int32 or int64, the same for both
-                out[m] = {"crow": torch.from_numpy(sub.indptr),
-                          "col": torch.from_numpy(sub.indices.astype(idx, copy=False)),
-                          "values": torch.from_numpy(np.ascontiguousarray(sub.data, dtype=np.float32)),
-                          "shape": (len(rows), b.n_features)}
+                out[m] = gather.csr_rows(b, pos, shared=in_worker, pin=pin)
             else:
-                if b.dtype != np.float32:
-                    t = torch.from_numpy(b[pos].astype(np.float32))
-                elif in_worker:  # gather straight into the shared segment the main process maps
-                    t = torch.empty((len(rows), b.shape[1]), dtype=torch.float32).share_memory_()
-                    np.take(b, pos, axis=0, out=t.numpy(), mode="clip")  # "clip": unbuffered (pos is in range)
-                else:
-                    t = torch.from_numpy(b[pos])  # numpy's allocator (huge pages) beats a fresh torch.empty
-                out[m] = t
+                out[m] = gather.dense_rows(b, pos, shared=in_worker, pin=pin)
             out[f"{m}_mask"] = torch.from_numpy(self.presence[m][rows])
         for t in self.targets:
             out[t] = torch.from_numpy(self.target_arrays[t][rows])
@@ -228,6 +245,7 @@ class Stream(IterableDataset):
         self.dataset = dataset
         self.num_workers = int(num_workers)
         self.device = resolve_device(device)
+        dataset.pin = torch.device(self.device).type == "cuda" and not self.num_workers  # gather into pinned memory
         mods = dataset.modalities
         if densify is True:
             self.densify = set(mods)
@@ -283,13 +301,20 @@ class Stream(IterableDataset):
 
 def stream(data, split="train", batch_size=256, shuffle=True, seed=0, device=None, *, modalities=None,
            targets=(), num_workers=0, buffer_size=None, block_rows=None, densify=False, drop_last=False,
-           prefetch=2, multiprocessing_context=None, rank=None, world_size=None) -> Stream:
+           prefetch=2, multiprocessing_context=None, rank=None, world_size=None, buffer_bytes=None,
+           decode_threads=None) -> Stream:
     """A block-shuffled, sharded stream of batches from ``data``.
 
     ``data``: dataset name, store path/URL, opened store, or in-memory
     MuData/AnnData. ``split``: a value of ``obs["split"]`` (or a list, or
-    None for all). ``buffer_size``: samples shuffled together (default: 16
-    blocks, at least 4 batches, at most ~256 MiB). ``device``: where batches
+    None for all). ``buffer_bytes``: the budget of decoded rows one stream
+    (each worker) holds at once, both read-ahead buffers together (default
+    128 MiB); it sets how many samples are shuffled together (at most 16
+    blocks, at least one batch). ``buffer_size``: that sample count, given
+    directly instead. ``decode_threads``: threads decoding the chunks of one
+    read (default: up to 4, the CPU count). ``data`` may also be an AnnData
+    or MuData Zarr store written by anndata/mudata or an annbatch
+    collection, read in place (:mod:`omicsdata.storage.foreign`). ``device``: where batches
     land (``"cuda"`` uses pinned buffers and a side stream). ``densify``:
     True or a list of CSR modalities to densify on ``device``. Each epoch
     serves every sample of the split once across all workers and DDP ranks
@@ -303,6 +328,7 @@ def stream(data, split="train", batch_size=256, shuffle=True, seed=0, device=Non
     """
     ds = ShardStream(data, split=split, modalities=modalities, targets=targets, batch_size=batch_size,
                      shuffle=shuffle, seed=seed, buffer_size=buffer_size, block_rows=block_rows,
-                     drop_last=drop_last, rank=rank, world_size=world_size)
+                     drop_last=drop_last, rank=rank, world_size=world_size, buffer_bytes=buffer_bytes,
+                     decode_threads=decode_threads)
     return Stream(ds, num_workers=num_workers, device=device, densify=densify, prefetch=prefetch,
                   multiprocessing_context=multiprocessing_context)

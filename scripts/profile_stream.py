@@ -1,0 +1,122 @@
+#!/usr/bin/env python
+"""Where the shuffled stream spends its time: cProfile of ``od.torch.stream`` on a dense and a sparse store.
+
+    .venv/bin/python scripts/profile_stream.py [--rows 4000] [--cells 40000] [--out bench_out/loader]
+
+Uses the stores of ``scripts/bench_loader.py`` (built there on first use) and
+prints, per shape, the cumulative seconds of the stream's stages run in one
+thread (read-ahead off): read/decode (the readers), buffer planning, CSR
+assembly + row gather, tensor conversion (the prefetcher's finish), then the
+cost per batch of queueing (the prefetcher thread and queue), and the top
+functions by own time.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+STAGES = {  # stage -> function names (file suffix, function) whose cumulative time it is
+    "read/decode": [("readers.py", "read")],
+    "buffer planning": [("stream.py", "_buffer_rows")],
+    "CSR assembly + row gather": [("stream.py", "_assemble")],
+    "tensor conversion (prefetcher finish)": [("prefetch.py", "_finish")],
+}
+
+
+class _SyncPool:
+    """Stands in for the read-ahead thread so every stage runs (and is profiled) in this thread."""
+
+    def __init__(self, *a, **k):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+    def submit(self, fn, *a):
+        from concurrent.futures import Future
+
+        f = Future()
+        f.set_result(fn(*a))
+        return f
+
+
+def profile(store: str, epochs: int = 2) -> str:
+    """One thread, stage by stage: the worker's batches, then the prefetcher's finish of each."""
+    import importlib
+
+    import omicsdata as od
+    from omicsdata.torch import prefetch
+
+    stream = importlib.import_module("omicsdata.torch.stream")
+
+    s = od.torch.stream(store, split=None, batch_size=256, shuffle=True, seed=0, device="cpu")
+    pre = prefetch.Prefetcher([], "cpu")
+    stream.ThreadPoolExecutor, keep = _SyncPool, stream.ThreadPoolExecutor
+    prof = cProfile.Profile()
+    n = 0
+    try:
+        prof.enable()
+        for e in range(epochs):
+            s.dataset.set_epoch(e)
+            for b in s.dataset.iter_worker():
+                n += int(pre._finish(b)[0]["index"].shape[0])
+        prof.disable()
+    finally:
+        stream.ThreadPoolExecutor = keep
+    st = pstats.Stats(prof)
+    total = sum(v[2] for v in st.stats.values())
+    lines = [f"samples served: {n}; profiled seconds: {total:.2f} (one thread, {epochs} epochs)"]
+    for stage, keys in STAGES.items():
+        cum = sum(v[3] for (f, _, name), v in st.stats.items() if any(f.endswith(a) and name == b for a, b in keys))
+        lines.append(f"  {stage:40s} {cum:7.2f}s  {cum / total:5.0%}")
+    lines.append(f"  {'queueing (prefetcher thread + queue)':40s} {queue_cost(s.dataset):7.3f}ms per batch "
+                 f"x {n // 256} batches")
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(14)
+    lines.append(buf.getvalue().split("\n", 6)[-1])
+    return "\n".join(lines)
+
+
+def queue_cost(ds, n_batches: int = 200) -> float:
+    """Milliseconds per batch to hand ready host batches through the Prefetcher's thread and queue."""
+    import time
+
+    from omicsdata.torch import prefetch
+
+    ds.set_epoch(0)
+    first = [b for _, b in zip(range(4), ds.iter_worker())]
+    items = [first[i % len(first)] for i in range(n_batches)]
+    t0 = time.perf_counter()
+    for _ in prefetch.Prefetcher(items, "cpu"):
+        pass
+    return (time.perf_counter() - t0) * 1e3 / n_batches
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=4000)
+    ap.add_argument("--cells", type=int, default=40000)
+    ap.add_argument("--nnz", type=int, default=500)
+    ap.add_argument("--out", default=str(ROOT / "bench_out" / "loader"))
+    a = ap.parse_args()
+    import bench_loader as bl
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for title, store in (("dense", bl.make_dense(out / f"dense-{a.rows}", a.rows)),
+                         ("sparse", bl.make_sparse(out / f"sparse-{a.cells}-{a.nnz}", a.cells, a.nnz))):
+        print(f"### {title}: {store}\n{profile(str(store))}\n")
+
+
+if __name__ == "__main__":
+    main()
