@@ -83,12 +83,34 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _store_identity(target: Path) -> tuple | None:
+    """``(created, inode, mtime_ns)`` of a store's manifest, None where no readable store is: a
+    rebuild replaces the manifest, so an unchanged identity means the store was reused."""
+    from .storage import MANIFEST, read_manifest
+
+    try:
+        st = (target / MANIFEST).stat()
+        return read_manifest(target).get("created"), st.st_ino, st.st_mtime_ns
+    except (OSError, OmicsDataError):
+        return None
+
+
 def cmd_build(args) -> int:
-    from .api import build
+    """``built <path> in N s`` when a store was written, ``reused <path> (built <date>)`` when the
+    cached store with these options was kept."""
+    import time
+
+    from .api import build, store_path
 
     opts = _parse_opts(args.opt)
+    before = None if args.force else _store_identity(store_path(args.name, args.version, **opts))
+    t0 = time.perf_counter()
     path = build(args.name, version=args.version, force=args.force, **opts)
-    print(f"built {args.name}: {path}")
+    after = _store_identity(path)
+    if before is not None and before == after:
+        print(f"reused {path} (built {after[0] or 'at an unknown date'})")
+    else:
+        print(f"built {path} in {time.perf_counter() - t0:.1f} s")
     return 0
 
 

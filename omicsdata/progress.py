@@ -12,9 +12,11 @@ Every tqdm call site in omicsdata and zoo goes through :func:`bar`.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+import threading
 import time
 
 from .errors import OmicsDataError
@@ -34,6 +36,8 @@ def mode(stream=None) -> str:
     if raw:
         raise OmicsDataError(f"${ENV}='{os.environ[ENV]}': use 1 (progress bars on) or 0 (off)")
     stream = sys.stderr if stream is None else stream
+    if type(stream).__module__.startswith("ipykernel"):  # a notebook cell shows tqdm's bar (widget or text)
+        return "bar"
     try:
         tty = bool(stream.isatty())
     except (AttributeError, ValueError):
@@ -97,6 +101,42 @@ def bar(iterable=None, *, total=None, desc: str = "", unit: str = "it", leave: b
 
         return tqdm(iterable, total=total, desc=desc, unit=unit, leave=leave, **kwargs)
     return _Stage(iterable, total=total, desc=desc, unit=unit, quiet=(m == "off"))
+
+
+@contextlib.contextmanager
+def activity(desc: str, tick_s: float = 0.5):
+    """A stage of unknown length (e.g. building a store on first use), shown at once.
+
+    In a terminal: a tqdm line ``desc`` whose elapsed time ticks every ``tick_s``
+    seconds until the block ends; otherwise one log line when the stage starts and
+    one when it ends (with its duration); nothing with ``$OMICSDATA_PROGRESS=0``.
+    """
+    m = mode()
+    if m != "bar":
+        t0 = time.perf_counter()
+        if m == "lines":
+            log.info("%s: started", desc)
+        yield None
+        if m == "lines":
+            log.info("%s: done in %.1f s", desc, time.perf_counter() - t0)
+        return
+    from tqdm.auto import tqdm
+
+    pb = tqdm(total=None, desc=desc, bar_format="{desc}: {elapsed}", leave=True)
+    stop = threading.Event()
+
+    def tick():
+        while not stop.wait(tick_s):
+            pb.refresh()
+
+    t = threading.Thread(target=tick, name="omicsdata-progress", daemon=True)
+    t.start()
+    try:
+        yield pb
+    finally:
+        stop.set()
+        t.join()
+        pb.close()
 
 
 class cli_stage_lines:

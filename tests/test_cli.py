@@ -1,6 +1,9 @@
 """The ``omicsdata`` command line: list | info | build | download | verify | cache."""
 from __future__ import annotations
 
+import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -60,8 +63,13 @@ def test_list_and_info(capsys):
 def test_build_verify_cache_clear(capsys):
     rc, out, err = run(capsys, "build", "demo-pancancer", "--opt", "n_patients=50", "--opt", "n_cancer_types=2")
     target = paths.store_dir("demo-pancancer", "1.0", {"n_patients": 50, "n_cancer_types": 2})  # its options' slot
-    assert rc == 0 and out.strip() == f"built demo-pancancer: {target}"
+    assert rc == 0 and re.fullmatch(rf"built {re.escape(str(target))} in \d+\.\d s", out.strip()), out
     assert "writing demo-pancancer: started" in err  # not a terminal: one line per stage (omicsdata.progress)
+    assert err.splitlines()[0] == f"demo-pancancer: building the store {target} (cached for the next load): started"
+    created = json.loads((target / "manifest.json").read_text())["created"]
+    rc, out, err = run(capsys, "build", "demo-pancancer", "--opt", "n_patients=50", "--opt", "n_cancer_types=2")
+    assert rc == 0 and out.strip() == f"reused {target} (built {created})"
+    assert "building" not in err and "writing" not in err
     assert "\r" not in err
     assert od.load("demo-pancancer", n_patients=50, n_cancer_types=2).n_obs == 50
     rc, out, _ = run(capsys, "list")
@@ -88,7 +96,7 @@ def test_build_verify_cache_clear(capsys):
     assert cols[0] == "demo-pancancer" and cols[1] in ("1.0", target.name) and cols[2] == "50" and cols[-1] == "ok"
 
     rc, out, _ = run(capsys, "build", "demo-pancancer", "--opt", "n_patients=50", "--opt", "n_cancer_types=2", "--force")
-    assert rc == 0
+    assert rc == 0 and out.startswith(f"built {target} in ")  # --force rebuilds: never "reused"
     assert od.verify("demo-pancancer")["ok"]
 
     rc, out, _ = run(capsys, "cache", "--clear", "demo-pancancer")
@@ -147,3 +155,25 @@ def test_download_hook_is_called(capsys, tmp_path, monkeypatch):
 def test_parse_opts_types():
     assert _parse_opts(["n=3", "f=true", "x=0.5", "s=abc", "l=[1, 2]", "e="]) == \
         {"n": 3, "f": True, "x": 0.5, "s": "abc", "l": [1, 2], "e": ""}
+
+
+def test_first_load_shows_progress_at_once_and_setting_silences_it(tmp_path):
+    """A first ``od.load`` (no logging set up by the user, stderr not a terminal) with
+    ``$OMICSDATA_PROGRESS=1``: the build line is the first thing on stderr, written before the
+    builder runs; ``=0`` writes nothing."""
+    code = ("import omicsdata as od; from omicsdata import builders\n"
+            "real = builders.get_builder\n"
+            "def spy(name):\n"
+            "    import sys; sys.stderr.write('<builder starts>\\n'); return real(name)\n"
+            "import omicsdata.api as api; api.get_builder = spy\n"
+            "od.load('demo-pancancer', n_patients=40, n_cancer_types=2)\n")
+    for setting in ("1", "0"):
+        env = {**os.environ, "OMICSDATA_HOME": str(tmp_path / setting), "OMICSDATA_PROGRESS": setting}
+        r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+        err = r.stderr.lstrip()  # text mode reads tqdm's \r as a newline
+        if setting == "0":
+            assert err == "<builder starts>\n", err
+        else:
+            assert err.startswith("demo-pancancer: building the store "), err[:300]
+            assert 0 < err.index("<builder starts>"), err[:300]
