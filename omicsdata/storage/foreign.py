@@ -260,8 +260,10 @@ class ForeignStore(Store):
             if self.kind == "mudata":
                 self._mudata = md.read_zarr(self.path)
             else:
+                from .settings import new_mudata
+
                 a = ad.read_zarr(self.path) if self.kind == "anndata" else ad.AnnData(obs=self.obs)
-                self._mudata = md.MuData({"X": a})
+                self._mudata = new_mudata({"X": a}, a.obs.copy())
         return self._mudata
 
     def var_names(self, modality: str) -> list[str]:
