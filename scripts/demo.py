@@ -85,9 +85,14 @@ def km_plot(risk, obs, path: Path, title: str) -> None:
 
 
 def train(mdata, out: Path, inner_cv: int, budget: float, t0: float) -> int:
+    import torch
+
     import zoo
     from zoo.metrics import concordance_index_censored
 
+    # one intra-op thread: the demo's tensors are small; extra threads only synchronise (a SeNMo fit was
+    # ~20x slower with two threads on a busy 2-core machine)
+    torch.set_num_threads(1)
     out.mkdir(parents=True, exist_ok=True)
     t1 = time.perf_counter()
     model = zoo.create_model("auto-survival", cv=inner_cv, time_budget_s=budget, random_state=0).fit(mdata, split="train")

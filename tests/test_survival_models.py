@@ -243,3 +243,53 @@ def test_end_to_end_on_a_built_store(demo_store):
     oracle = concordance_index_censored(obs["os_event"].to_numpy()[te], obs["os_time"].to_numpy()[te],
                                         obs["true_risk"].to_numpy()[te])
     assert m.score(demo_store, split="test") > 0.5 + 0.3 * (oracle - 0.5)
+
+
+def test_fast_cox_boosting_loss_equals_scikit_survival():
+    """gbsa's O(n log n) Cox loss/gradient give scikit-survival's values (ties included); a wrong sign fails."""
+    from sksurv.ensemble._coxph_loss import coxph_loss as sk_loss
+    from sksurv.ensemble._coxph_loss import coxph_negative_gradient as sk_grad
+
+    from zoo.models.gbsa_loss import coxph_loss, coxph_negative_gradient
+
+    rng = np.random.default_rng(3)
+    for n in (5, 80, 400):
+        t = np.round(rng.exponential(3.0, n)) + 1.0  # many ties
+        e = rng.random(n) < 0.6
+        f = rng.normal(size=n)
+        assert coxph_loss(e, t, f) == pytest.approx(sk_loss(e.astype(np.uint8), t, f), rel=1e-10)
+        np.testing.assert_allclose(coxph_negative_gradient(e, t, f), sk_grad(e.astype(np.uint8), t, f), atol=1e-10)
+        assert not np.allclose(coxph_negative_gradient(e, t, -f), sk_grad(e.astype(np.uint8), t, f))
+
+
+def test_senmo_linear_skip_is_additive_and_auto_batch():
+    """The wide & deep skip adds one key (``skip.weight``) to SeNMoNet; the authors' layout never has it."""
+    from zoo.models.senmo import auto_batch_size
+    from zoo.models.senmo_net import SeNMoNet
+
+    plain = SeNMoNet(["rna"], {"rna": 10}, hidden=(8, 4))
+    wide = SeNMoNet(["rna"], {"rna": 10}, hidden=(8, 4), linear_skip=True)
+    assert set(wide.state_dict()) - set(plain.state_dict()) == {"skip.weight"}
+    assert "skip.weight" not in plain.state_dict()
+    assert zoo.create_model("senmo-authors").linear_skip is False
+    sizes = [auto_batch_size(n) for n in (50, 400, 2000, 8000, 10**6)]
+    assert sizes == sorted(sizes) and sizes[0] == 64 and sizes[-1] == 1024
+
+
+def test_senmo_linear_init_coxnet_matches_coxnet_and_not_shuffled_labels(cohort, shuffled, tmp_path):
+    """``linear_init="coxnet"``: on a linear planted signal SeNMo starts from (and stays near) the penalised
+    linear Cox fit: test C within 0.02 of coxnet's; on shuffled labels about chance; checkpoints round-trip."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = _model("senmo", linear_init="coxnet").fit(cohort, split="train")
+        real = model.score(cohort, split="test")
+        cox = fitted("coxnet", cohort).score(cohort, split="test")
+        null = _model("senmo", linear_init="coxnet").fit(shuffled, split="train").score(shuffled, split="test")
+    assert abs(real - cox) <= 0.02, (real, cox)
+    assert abs(null - 0.5) < 0.12, null
+    assert model.schema_["senmo_recipe"]["linear_init"]["n_nonzero"] > 0
+    path = model.save_pretrained(tmp_path / "m")
+    assert 'linear_init="coxnet"' in (tmp_path / "m" / "README.md").read_text()
+    back = zoo.Estimator.from_pretrained(path)
+    np.testing.assert_allclose(back.predict_risk(cohort, split="test"), model.predict_risk(cohort, split="test"),
+                               rtol=1e-5, atol=1e-6)

@@ -66,11 +66,14 @@ class CoxNet(TabularSurvivalEstimator):
     ``n_alphas``/``alpha_min_ratio``: the path; ``inner_cv``: folds for
     choosing alpha on the training rows; ``alpha``: a fixed alpha (skips the
     inner CV). Other parameters: :class:`zoo.sklearn_base.TabularSurvivalEstimator`.
+
+    Defaults (issue 12): a 30-alpha path and 3 inner folds (were 50 and 5): 4 path fits instead
+    of 6, each shorter; a fit on demo-pancancer's 4,000 training rows took 98 s before.
     """
 
     predictor_class = LinearRisk
 
-    def __init__(self, l1_ratio=0.5, n_alphas=50, alpha_min_ratio=0.01, inner_cv=5, alpha=None, max_iter=100000,
+    def __init__(self, l1_ratio=0.5, n_alphas=30, alpha_min_ratio=0.01, inner_cv=3, alpha=None, max_iter=100000,
                  modalities=None, time_col="os_time", event_col="os_event", max_features_per_modality=500,
                  screening="cox", use_masks=True, min_overlap=0.5, random_state=0, progress=False):
         super().__init__(modalities=modalities, time_col=time_col, event_col=event_col,

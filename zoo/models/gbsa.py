@@ -76,7 +76,7 @@ class GradientBoostedSurvival(TabularSurvivalEstimator):
         from sksurv.ensemble import GradientBoostingSurvivalAnalysis
         from sksurv.util import Surv
 
-        gb = GradientBoostingSurvivalAnalysis(
+        gb = _fast_cox_boosting(GradientBoostingSurvivalAnalysis)(
             loss="coxph", n_estimators=int(self.n_estimators), learning_rate=float(self.learning_rate),
             max_depth=self.max_depth, subsample=float(self.subsample), min_samples_leaf=self.min_samples_leaf,
             max_features=self.max_features, dropout_rate=float(self.dropout_rate),
@@ -91,3 +91,17 @@ class GradientBoostedSurvival(TabularSurvivalEstimator):
         self.sk_model_ = gb
         value = np.concatenate([t.value[:, 0, 0] for t in trees]).astype(np.float64)
         return BoostedTrees(_trees.pack(trees), value, factor, X.shape[1])
+
+
+def _fast_cox_boosting(base):
+    """scikit-survival's booster with the O(n log n) Cox loss of :mod:`zoo.models.gbsa_loss` (same values)."""
+    from .gbsa_loss import fast_coxph_class
+
+    loss_cls = fast_coxph_class()
+
+    class FastCoxBoosting(base):
+        def _get_loss(self, sample_weight):
+            return loss_cls() if self.loss == "coxph" else super()._get_loss(sample_weight)
+
+    FastCoxBoosting.__name__ = base.__name__
+    return FastCoxBoosting

@@ -90,13 +90,18 @@ class ForestCurves:
 @register_model("rsf")
 class RandomSurvivalForest(TabularSurvivalEstimator):
     """Random survival forest (``n_estimators``, ``max_depth``, ``min_samples_split``,
-    ``min_samples_leaf``, ``max_features``); other parameters:
-    :class:`zoo.sklearn_base.TabularSurvivalEstimator`."""
+    ``min_samples_leaf``, ``max_features``, ``max_samples``); other parameters:
+    :class:`zoo.sklearn_base.TabularSurvivalEstimator`.
+
+    ``max_samples``: rows drawn (with replacement) for each tree's bootstrap, at most the
+    training rows (None: as many as the training rows). The default 1000 changes nothing
+    below 1,000 training rows and keeps a fit on a large cohort (flchain, 6,300 training
+    rows) from growing with its size: every tree still sees a different draw of all rows."""
 
     predictor_class = ForestCurves
 
     def __init__(self, n_estimators=100, max_depth=None, min_samples_split=10, min_samples_leaf=5,
-                 max_features="sqrt", modalities=None, time_col="os_time", event_col="os_event",
+                 max_features="sqrt", max_samples=1000, modalities=None, time_col="os_time", event_col="os_event",
                  max_features_per_modality=500, screening="cox", use_masks=True, min_overlap=0.5, random_state=0,
                  progress=False):
         super().__init__(modalities=modalities, time_col=time_col, event_col=event_col,
@@ -107,6 +112,7 @@ class RandomSurvivalForest(TabularSurvivalEstimator):
         self.min_samples_split = min_samples_split
         self.min_samples_leaf = min_samples_leaf
         self.max_features = max_features
+        self.max_samples = max_samples
 
     def _fit_arrays(self, X, time, event):
         require_sksurv("rsf")
@@ -115,7 +121,9 @@ class RandomSurvivalForest(TabularSurvivalEstimator):
 
         f = SkRSF(n_estimators=int(self.n_estimators), max_depth=self.max_depth,
                   min_samples_split=self.min_samples_split, min_samples_leaf=self.min_samples_leaf,
-                  max_features=self.max_features, random_state=int(self.random_state or 0), n_jobs=1)
+                  max_features=self.max_features, random_state=int(self.random_state or 0), n_jobs=1,
+                  max_samples=None if self.max_samples is None or int(self.max_samples) >= len(time)
+                  else int(self.max_samples))
         f.fit(X, Surv.from_arrays(event, time))
         self.sk_model_ = f
         is_ev = np.asarray(f.is_event_time_, bool)

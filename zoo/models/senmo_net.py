@@ -41,12 +41,18 @@ class SeNMoNet(nn.Module):
     ``"None"`` (the authors' regressor: ``output_range``/``output_shift``
     exist, raw risk) or ``"Sigmoid"`` (their bounded risk).
     ``bounded_risk=True`` is the older spelling of ``act_type="Sigmoid"``.
+    ``linear_skip=True`` (the zoo's small-cohort recipe, never the authors'): a
+    "wide & deep" Cox head, ``risk = skip(x) + classifier(encoder(x))``, where
+    ``skip`` is a bias-free Linear on the same input; ``skip`` and the deep
+    head ``classifier.0`` start at zero (the risk starts at 0: the MLP term
+    must earn its place against the linear one). The module then has the
+    extra key ``skip.weight`` and no other change.
     """
 
     def __init__(self, modalities: list[str], input_dims: dict[str, int], hidden=(1024, 512, 256, 128, 48, 48, 48),
                  activation: str = "selu", dropout: float = 0.1, n_classes: int | None = None,
                  survival: bool = True, use_masks: bool = True, bounded_risk: bool = False,
-                 act_type: str | None = None):
+                 act_type: str | None = None, linear_skip: bool = False):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
@@ -59,6 +65,10 @@ class SeNMoNet(nn.Module):
         self.act_type = act_type
         self.bounded_risk = act_type == "Sigmoid"
         d_in = sum(input_dims[m] for m in self.modalities) + (len(self.modalities) if use_masks else 0)
+        self.skip = None
+        if linear_skip and survival:
+            self.skip = nn.Linear(d_in, 1, bias=False)
+            nn.init.zeros_(self.skip.weight)
         layers: list[nn.Module] = []
         for h in hidden:
             lin = nn.Linear(d_in, h)
@@ -70,6 +80,8 @@ class SeNMoNet(nn.Module):
         if survival:
             self.classifier = nn.Sequential(nn.Linear(d_in, 1))
             lecun_normal_(self.classifier[0])
+            if self.skip is not None:  # wide & deep: the risk starts at 0, both terms grow from there
+                nn.init.zeros_(self.classifier[0].weight)
         self.cls_head = None
         if n_classes:
             self.cls_head = nn.Linear(d_in, n_classes)
@@ -78,18 +90,24 @@ class SeNMoNet(nn.Module):
             self.output_range = nn.Parameter(torch.tensor([6.0]), requires_grad=False)
             self.output_shift = nn.Parameter(torch.tensor([-3.0]), requires_grad=False)
 
-    def encode(self, inputs: dict) -> torch.Tensor:
-        """The last hidden layer's output (the authors' embedding)."""
+    def _input(self, inputs: dict) -> torch.Tensor:
         parts = [inputs[m] for m in self.modalities]
         if self.use_masks:
             parts += [inputs[f"{m}_mask"].to(parts[0].dtype).unsqueeze(1) for m in self.modalities]
-        return self.encoder(torch.cat(parts, 1))
+        return torch.cat(parts, 1)
+
+    def encode(self, inputs: dict) -> torch.Tensor:
+        """The last hidden layer's output (the authors' embedding)."""
+        return self.encoder(self._input(inputs))
 
     def forward(self, inputs: dict) -> dict:
-        h = self.encode(inputs)
+        x = self._input(inputs)
+        h = self.encoder(x)
         out = {}
         if self.classifier is not None:
             r = self.classifier(h).squeeze(1)
+            if self.skip is not None:
+                r = r + self.skip(x).squeeze(1)
             if self.bounded_risk:
                 r = torch.sigmoid(r) * self.output_range + self.output_shift
             out["risk"] = r
