@@ -270,6 +270,7 @@ class Estimator(arrays.SklearnInputsMixin, PersistenceMixin, BaseEstimator):
         if recipe:
             self.schema_["preprocessing"] = {"recipe": recipe}
         self.schema_["data"] = self._data_info(mdata, split, len(plan.all_train))
+        self._fit_all_train_rows = plan.all_train  # train + carved early-stopping rows, for fit_schema_extra
         self.schema_.update(self.fit_schema_extra(mdata, plan.train))
         tg_all = self._targets(mdata)
 

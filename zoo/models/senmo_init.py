@@ -1,8 +1,11 @@
 """SeNMo's ``linear_init="coxnet"``: the linear skip path warm-started from a penalised Cox fit.
 
 The zoo's ``coxnet`` (elastic net, alpha by its inner cross-validation) is
-fitted on SeNMo's own design: the estimator's training rows only (not the
-early-stopping validation rows), after SeNMo's preprocessing and screening,
+fitted on SeNMo's own design: every training row given to ``fit`` (the
+early-stopping rows carved out of them included: the penalised Cox has its own
+inner CV, and the frozen linear term is the same in every epoch the early
+stopping compares; never a validation split the caller named, never test
+rows), after SeNMo's preprocessing and screening,
 with the presence flags as extra columns when ``use_masks`` (the same input
 that :class:`zoo.models.senmo_net.SeNMoNet` sees). Its coefficients become
 ``skip.weight`` of every ensemble member (one fit shared by the ensemble);
