@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
@@ -167,7 +168,7 @@ def _split_top(s: str) -> list[str]:
     return out + [cur]
 
 
-def model_kwargs(spec: str, fold: int, inner_cv: int, budget) -> tuple[str, dict]:
+def model_kwargs(spec: str, fold: int, inner_cv, budget) -> tuple[str, dict]:
     import inspect
 
     import zoo
@@ -177,46 +178,115 @@ def model_kwargs(spec: str, fold: int, inner_cv: int, budget) -> tuple[str, dict
     sig = inspect.signature(cls.__init__).parameters
     kw = {"random_state": fold, "progress": False, "label_col": None}
     if name == "auto-survival":
-        kw.update(cv=inner_cv, time_budget_s=budget)
+        kw.update(cv=int(inner_cv) if str(inner_cv).isdigit() else inner_cv, time_budget_s=budget)
     return name, {**{k: v for k, v in kw.items() if k in sig}, **params}
 
 
-def run_cohort(name: str, models: list[str], k: int, seed: int, inner_cv: int, budget, max_rows, log):
+_COHORT_CACHE: dict = {}
+
+
+def cohort_data(name: str, seed: int, max_rows):
+    """The cohort's MuData, its outer folds and its summary, loaded once per process."""
+
+    key = (name, seed, max_rows)
+    if key not in _COHORT_CACHE:
+        mdata = load_cohort(name, seed, max_rows)
+        obs = mdata.obs
+        t, e = obs["os_time"].to_numpy(float), obs["os_event"].to_numpy(float)
+        info = {"cohort": name, "n": int(mdata.n_obs), "p": int(sum(mdata.mod[m].n_vars for m in mdata.mod)),
+                "events": int(e.sum()), "models": {}}
+        _COHORT_CACHE.clear()  # one cohort held at a time (demo-5000 is 90 MB)
+        _COHORT_CACHE[key] = (mdata, t, e, info)
+    mdata, t, e, info = _COHORT_CACHE[key]
+    return mdata, t, e, dict(info, models={})
+
+
+def run_fold(name: str, mname: str, f: int, k: int, seed: int, inner_cv, budget, max_rows) -> dict:
+    """One model fitted on 4 outer folds of one cohort and scored on the fifth (one job of the pool)."""
     import zoo
-    from zoo.metrics import concordance_index_censored
     from zoo.models._stacking import relabelled
 
-    mdata = load_cohort(name, seed, max_rows)
-    obs = mdata.obs
-    t, e = obs["os_time"].to_numpy(float), obs["os_event"].to_numpy(float)
+    torch_threads()
+    mdata, t, e, _ = cohort_data(name, seed, max_rows)
     fold = folds_of(e, k, seed)
-    res = {"cohort": name, "n": int(mdata.n_obs), "p": int(sum(mdata.mod[m].n_vars for m in mdata.mod)),
-           "events": int(e.sum()), "models": {}}
-    if "true_risk" in obs.columns:
-        tr = obs["true_risk"].to_numpy(float)
-        res["oracle"] = [float(concordance_index_censored(e[fold == f], t[fold == f], tr[fold == f])) for f in range(k)]
-    for mname in models:
-        cs, ibs, secs, err = [], [], [], None
-        for f in range(k):
-            view = relabelled(mdata, np.where(fold == f, "test", "train"))
-            t0 = time.perf_counter()
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    name_, kw = model_kwargs(mname, f, inner_cv, budget)
-                    est = zoo.create_model(name_, **kw)
-                    est.fit(view, split="train", val_split=None)
-                    ev = est.evaluate(view, split="test")
-            except Exception as ex:  # reported in the table, never hidden
-                err = f"{type(ex).__name__}: {str(ex).splitlines()[0][:120] if str(ex) else ''}"
-                break
-            secs.append(time.perf_counter() - t0)
-            cs.append(float(ev["c_index"]))
-            ibs.append(float(ev.get("ibs", np.nan)))
-        res["models"][mname] = {"c_index": cs, "ibs": ibs, "seconds": secs, "error": err}
-        log(f"  {name:<22} {mname:<14} " + (f"C {np.mean(cs):.3f} ± {np.std(cs, ddof=1):.3f}  IBS {np.nanmean(ibs):.3f}"
-                                          f"  {np.sum(secs):.0f}s" if err is None else f"ERROR {err}"))
-    return res
+    view = relabelled(mdata, np.where(fold == f, "test", "train"))
+    t0 = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            name_, kw = model_kwargs(mname, f, inner_cv, budget)
+            est = zoo.create_model(name_, **kw)
+            est.fit(view, split="train", val_split=None)
+            ev = est.evaluate(view, split="test")
+    except Exception as ex:  # reported in the table, never hidden
+        return {"error": f"{type(ex).__name__}: {str(ex).splitlines()[0][:120] if str(ex) else ''}"}
+    return {"c_index": float(ev["c_index"]), "ibs": float(ev.get("ibs", np.nan)),
+            "seconds": time.perf_counter() - t0}
+
+
+def cohort_info(name: str, k: int, seed: int, max_rows) -> dict:
+    """Size, events and (for simulated cohorts) the per-fold oracle C-index of the true log-hazard."""
+    from zoo.metrics import concordance_index_censored
+
+    mdata, t, e, info = cohort_data(name, seed, max_rows)
+    if "true_risk" in mdata.obs.columns:
+        fold = folds_of(e, k, seed)
+        tr = mdata.obs["true_risk"].to_numpy(float)
+        info["oracle"] = [float(concordance_index_censored(e[fold == f], t[fold == f], tr[fold == f]))
+                          for f in range(k)]
+    return info
+
+
+def log_line(name: str, mname: str, r: dict) -> str:
+    cs = r["c_index"]
+    body = (f"C {np.mean(cs):.3f} ± {np.std(cs, ddof=1):.3f}  IBS {np.nanmean(r['ibs']):.3f}  "
+            f"{np.sum(r['seconds']):.0f}s fitting" if not r["error"] else f"ERROR {r['error']}")
+    return f"  {name:<22} {mname:<14} {body}"
+
+
+#: rough relative cost of a job, so the pool starts the longest ones first (a better packing on 2 cores)
+def job_cost(info: dict, mname: str) -> float:
+    return info["n"] * max(info["p"], 50) ** 0.5 * (8.0 if mname.startswith("auto-survival") else 1.0)
+
+
+def run_all(cohorts, models, k, seed, inner_cv, budget, max_rows, jobs: int, log) -> list[dict]:
+    """Every (cohort, model, outer fold) as one job on ``jobs`` worker processes; results in table order."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    infos = {c: cohort_info(c, k, seed, max_rows) for c in cohorts}
+    _COHORT_CACHE.clear()
+    work = sorted(((c, m, f) for c in cohorts for m in models for f in range(k)),
+                  key=lambda j: -job_cost(infos[j[0]], j[1]))
+    got: dict = {}
+
+    def record(job, r):
+        c, m, f = job
+        slot = infos[c]["models"].setdefault(m, {"c_index": [None] * k, "ibs": [None] * k,
+                                                  "seconds": [None] * k, "error": None, "done": 0})
+        if "error" in r:
+            slot["error"] = slot["error"] or r["error"]
+        else:
+            for key in ("c_index", "ibs", "seconds"):
+                slot[key][f] = r[key]
+        slot["done"] += 1
+        if slot["done"] == k:
+            del slot["done"]
+            for key in ("c_index", "ibs", "seconds"):
+                slot[key] = [v for v in slot[key] if v is not None]
+            log(log_line(c, m, slot))
+        got[job] = True
+
+    if jobs <= 1:
+        for job in work:
+            record(job, run_fold(*job[:2], job[2], k, seed, inner_cv, budget, max_rows))
+    else:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+            futs = {pool.submit(run_fold, c, m, f, k, seed, inner_cv, budget, max_rows): (c, m, f)
+                    for c, m, f in work}
+            for fut in as_completed(futs):
+                record(futs[fut], fut.result())
+    return [dict(infos[c], models={m: infos[c]["models"][m] for m in models}) for c in cohorts]
 
 
 # ------------------------------------------------------------------ table
@@ -274,11 +344,14 @@ def main(argv=None) -> int:
     ap.add_argument("--models", nargs="+", default=MODELS,
                     help=f"default: {MODELS}; a model may carry parameters: 'senmo:n_ensemble=1,dropout=0.1'")
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--inner-cv", type=int, default=3, help="auto-survival's inner folds")
+    ap.add_argument("--inner-cv", default="auto",
+                    help="auto-survival's inner folds (default: its own default, 'auto': 3, or 2 from 2,000 rows)")
     ap.add_argument("--time-budget", type=float, default=None, help="auto-survival's time_budget_s per outer fold")
     ap.add_argument("--max-rows", type=int, default=None,
                     help="subsample larger real/simulated cohorts (default: every row; only for quick looks)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                    help="worker processes, one (cohort, model, outer fold) fit each (default: every core)")
     ap.add_argument("--quick", action="store_true", help="gbsg2, veterans, sim-nonlinear, demo-600; 3 folds")
     ap.add_argument("--json", default=None, help="write the raw per-fold results here")
     args = ap.parse_args(argv)
@@ -287,11 +360,10 @@ def main(argv=None) -> int:
         args.folds = 3
     torch_threads()
     t0 = time.perf_counter()
-    results = []
-    for c in args.cohorts:
-        print(f"cohort {c}", flush=True)
-        results.append(run_cohort(c, args.models, args.folds, args.seed, args.inner_cv, args.time_budget,
-                                  args.max_rows, lambda s: print(s, flush=True)))
+    print(f"{len(args.cohorts) * len(args.models) * args.folds} jobs (cohort x model x outer fold) on "
+          f"{args.jobs} worker process(es), one torch thread each", flush=True)
+    results = run_all(args.cohorts, args.models, args.folds, args.seed, args.inner_cv, args.time_budget,
+                      args.max_rows, args.jobs, lambda s: print(s, flush=True))
     total = time.perf_counter() - t0
     print()
     print(f"{args.folds}-fold CV (same folds for every model, seed {args.seed}); cell = mean C-index ± std over "
@@ -300,15 +372,14 @@ def main(argv=None) -> int:
     print()
     for g in goals(results, args.models):
         print(g)
-    print(f"total {total / 60:.1f} min")
+    print(f"total {total / 60:.1f} min wall on {args.jobs} worker process(es) "
+          f"({sum(sum(m['seconds']) for r in results for m in r['models'].values()) / 60:.1f} min of fitting)")
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "results": results, "seconds": total}, indent=1))
     return 0
 
 
 def torch_threads():
-    import os
-
     import torch
 
     # one thread: these tensors are tiny (a few hundred rows x <= 10k features), so intra-op threads only add

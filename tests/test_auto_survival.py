@@ -136,3 +136,15 @@ def test_time_budget_failures_and_bad_candidates(cohort):
         zoo.create_model("auto-survival", candidates=["auto-survival"], progress=False).fit(cohort)
     with pytest.raises(SchemaMismatchError, match="no candidate completed"):
         zoo.create_model("auto-survival", candidates=["no-such-model"], cv=3, progress=False).fit(cohort)
+
+
+def test_cv_auto_fold_count_and_bad_cv(cohort):
+    from zoo.models.auto_survival import LARGE_COHORT, inner_fold_count
+
+    assert inner_fold_count("auto", LARGE_COHORT - 1) == 3 and inner_fold_count("auto", LARGE_COHORT) == 2
+    assert inner_fold_count(5, 10) == 5
+    est = zoo.create_model("auto-survival", candidates={"cox": CANDS["cox"]}, progress=False).fit(cohort)
+    assert est.schema_["auto_survival"]["cv"] == 3  # 180 training rows: the default "auto" is 3 folds
+    assert est.leaderboard_.set_index("candidate")["folds"]["cox"] == 3
+    with pytest.raises(SchemaMismatchError, match="cv must be"):
+        zoo.create_model("auto-survival", candidates={"cox": CANDS["cox"]}, cv="many", progress=False).fit(cohort)

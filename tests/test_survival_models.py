@@ -293,3 +293,22 @@ def test_senmo_linear_init_coxnet_matches_coxnet_and_not_shuffled_labels(cohort,
     back = zoo.Estimator.from_pretrained(path)
     np.testing.assert_allclose(back.predict_risk(cohort, split="test"), model.predict_risk(cohort, split="test"),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_rsf_time_coarsening_keeps_order_and_caps_distinct_times():
+    from zoo.models.rsf import coarsen_times
+
+    rng = np.random.default_rng(0)
+    time = rng.exponential(100.0, 2000)
+    event = rng.random(2000) < 0.6
+    same = coarsen_times(time, event, None)
+    assert np.array_equal(same, time)  # None: exact times
+    few = np.round(time[:50])
+    assert np.array_equal(coarsen_times(few, event[:50], 256), few)  # already few distinct: unchanged
+    c = coarsen_times(time, event, 64)
+    assert np.unique(c).size <= 64
+    assert np.all(c >= np.minimum(time, time[event].max()) - 1e-9)  # moved up (capped at the last event)
+    order = np.argsort(time, kind="stable")
+    assert np.all(np.diff(c[order]) >= 0)  # the order of the times is kept (only ties are added)
+    with pytest.raises(ValueError, match="max_unique_times"):
+        coarsen_times(time, event, 1)

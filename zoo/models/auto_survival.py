@@ -66,6 +66,20 @@ def survival_candidates() -> list[str]:
     return sorted(names, key=lambda n: (DEFAULT_ORDER.index(n) if n in DEFAULT_ORDER else len(DEFAULT_ORDER), n))
 
 
+#: training rows (with a survival target) from which ``cv="auto"`` uses 2 inner folds instead of 3
+LARGE_COHORT = 2000
+
+
+def inner_fold_count(cv, n_rows: int) -> int:
+    """Inner folds for ``cv`` (an int, or ``"auto"``: 3, or 2 from :data:`LARGE_COHORT` rows)."""
+    if cv == "auto":
+        return 2 if n_rows >= LARGE_COHORT else 3
+    try:
+        return int(cv)
+    except (TypeError, ValueError):
+        raise SchemaMismatchError(f"{NAME}: cv must be an int >= 2 or 'auto', got {cv!r}") from None
+
+
 def _accepts(cls, name: str) -> bool:
     return name in inspect.signature(cls.__init__).parameters
 
@@ -76,7 +90,9 @@ class AutoSurvival(Estimator):
 
     ``candidates``: list of model names, or ``{label: name}`` / ``{label: [name, params]}``
     (JSON-able, as they go to ``config.json``); None: :func:`survival_candidates`.
-    ``cv``: inner folds. ``ensemble``: ``"auto"``, True or False (see the module
+    ``cv``: inner folds, or ``"auto"`` (the default): 3 folds below :data:`LARGE_COHORT` training rows
+    with a survival target, 2 from there (a fold of 1,000+ patients ranks candidates as well as more
+    folds would, and each extra fold costs a fit of every candidate). ``ensemble``: ``"auto"``, True or False (see the module
     docstring). ``time_budget_s``: seconds for the inner CV (None: no limit).
     ``min_weight``: members below this ensemble weight are dropped before the refit.
     ``modalities``, ``time_col``, ``event_col``, ``device``, ``random_state``,
@@ -85,7 +101,7 @@ class AutoSurvival(Estimator):
 
     task_names = ("survival",)
 
-    def __init__(self, candidates=None, cv=5, ensemble="auto", time_budget_s=None, min_weight=0.01,
+    def __init__(self, candidates=None, cv="auto", ensemble="auto", time_budget_s=None, min_weight=0.01,
                  modalities=None, time_col="os_time", event_col="os_event", device="auto", min_overlap=0.5,
                  random_state=0, progress=True):
         super().__init__(modalities=modalities, time_col=time_col, event_col=event_col, label_col=None,
@@ -138,7 +154,7 @@ class AutoSurvival(Estimator):
         self.schema_ = {"modalities": {}, "tasks": tasks}
         tg = self._targets(mdata)
         rows = plan_rows[tg["surv_ok"][plan_rows]]
-        k = int(self.cv)
+        k = inner_fold_count(self.cv, rows.size)
         if k < 2 or rows.size < 2 * k:
             raise SchemaMismatchError(f"{NAME}: cv={self.cv} needs at least 2 folds and {2 * k} training rows "
                                       f"with a survival target (have {rows.size})")

@@ -69,12 +69,15 @@ class CoxNet(TabularSurvivalEstimator):
 
     Defaults (issue 12): a 30-alpha path and 3 inner folds (were 50 and 5): 4 path fits instead
     of 6, each shorter; a fit on demo-pancancer's 4,000 training rows took 98 s before.
+    ``tol``: the coordinate descent's convergence tolerance, 1e-5 (scikit-survival's default is
+    1e-7): one 30-alpha path on demo-pancancer's 480 training rows x 1,900 features 1.41 s -> 0.20 s,
+    sim-highdim 0.73 s -> 0.08 s, the held-out C-index along the path equal to +-0.005.
     """
 
     predictor_class = LinearRisk
 
     def __init__(self, l1_ratio=0.5, n_alphas=30, alpha_min_ratio=0.01, inner_cv=3, alpha=None, max_iter=100000,
-                 modalities=None, time_col="os_time", event_col="os_event", max_features_per_modality=500,
+                 tol=1e-5, modalities=None, time_col="os_time", event_col="os_event", max_features_per_modality=500,
                  screening="cox", use_masks=True, min_overlap=0.5, random_state=0, progress=False):
         super().__init__(modalities=modalities, time_col=time_col, event_col=event_col,
                          max_features_per_modality=max_features_per_modality, screening=screening,
@@ -84,6 +87,7 @@ class CoxNet(TabularSurvivalEstimator):
         self.alpha_min_ratio = alpha_min_ratio
         self.inner_cv = inner_cv
         self.alpha = alpha
+        self.tol = tol
         self.max_iter = max_iter
 
     def _coxnet(self, alphas=None):
@@ -91,7 +95,7 @@ class CoxNet(TabularSurvivalEstimator):
 
         return CoxnetSurvivalAnalysis(l1_ratio=self.l1_ratio, n_alphas=self.n_alphas, alphas=alphas,
                                       alpha_min_ratio=self.alpha_min_ratio, max_iter=self.max_iter,
-                                      fit_baseline_model=False)
+                                      tol=float(self.tol), fit_baseline_model=False)
 
     def _fit_path(self, X, y, alphas=None):
         with warnings.catch_warnings():
