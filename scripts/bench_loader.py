@@ -25,7 +25,9 @@ in turn, --rounds times (the order rotating), each in a fresh process (so peak R
 Each run checks exact-once itself (every row served once per completed epoch, from the batches' row
 indices; annbatch with ``return_index=True``). The table gives each one's median samples/s (peak RSS: the
 largest seen): a shared machine drifts by tens of percent over minutes, and interleaving spreads it over
-all. Then the stream's peak RSS on stores 10x apart, and the GPU figure (or "unmeasured").
+all. Then the stream's peak RSS on stores 10x apart (``--rss-scale``: 0.1, the default, compares with a
+store a tenth the size; 10 builds and compares with one ten times larger), and the GPU figure (or
+"unmeasured").
 annbatch needs Python >= 3.12: the script makes ``.venv312`` with pyenv's 3.12 and installs annbatch
 there (skipped, and said so, if that fails). ``--also naive,scdataset`` adds those loaders.
 """

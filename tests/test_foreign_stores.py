@@ -165,6 +165,24 @@ def test_direct_chunk_reads_equal_zarr_reads(tmp_path):
         np.testing.assert_array_equal(fast, storage.read_rows(r, np.r_[5:30, 40, 201:300]))
 
 
+def test_a_chunk_read_in_part_by_many_ranges_is_decoded_once(tmp_path):
+    a = _adata()
+    od.write_store(md.MuData({"rna": a}), tmp_path / "s", dataset="t", chunk_bytes=4096)
+    r = storage.open(tmp_path / "s").readers["rna"]
+    r.g  # opens the arrays and the direct chunk readers
+    ptr_chunks = r._direct[2]
+    calls = []
+    real = ptr_chunks._decode
+    ptr_chunks._decode = lambda c, out: (calls.append(c), real(c, out))
+    starts, stops = np.arange(0, 200, 20), np.arange(0, 200, 20) + 3  # 10 ranges, all in indptr chunk 0
+    block = r.read(starts, stops)
+    assert calls == [0]  # one decode of the indptr chunk for the 10 ranges
+    r.read(starts + 1, stops + 1)
+    assert calls == [0]  # and the next read takes it from the small cache
+    rows = np.concatenate([np.arange(s0, s1) for s0, s1 in zip(starts, stops)])
+    np.testing.assert_array_equal(block.to_scipy().toarray(), sp.csr_matrix(a.X)[rows].toarray())
+
+
 @pytest.mark.parametrize("ind", [np.int32, np.int64, np.uint16])
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
 def test_csr_gather_equals_scipy(ind, dt):

@@ -55,6 +55,28 @@ def test_stream_serves_split_once_with_store_contents(demo):
     assert s.target_classes["cancer_type"] == [str(c) for c in m.obs["cancer_type"].cat.categories]
 
 
+def test_a_store_path_stream_reads_only_the_obs_columns_it_needs(demo):
+    """The sample table of a store is never read whole (its index alone is n Python strings)."""
+    from omicsdata import storage
+
+    path, m = demo
+    src = storage.open(path)
+    s = od.torch.stream(src, split="test", batch_size=16, device="cpu", targets=["os_time", "cancer_type"])
+    idx, times, codes = [], [], []
+    for b in s:
+        idx.append(b["index"].numpy())
+        times.append(b["os_time"].numpy())
+        codes.append(b["cancer_type"].numpy())
+    assert src._obs is None and src._mudata is None  # split, has_<m> and the two targets: single columns
+    idx = np.concatenate(idx)
+    assert sorted(idx.tolist()) == _split_rows(m, "test").tolist()
+    np.testing.assert_array_equal(np.concatenate(times), m.obs["os_time"].to_numpy()[idx])
+    np.testing.assert_array_equal(np.concatenate(codes), m.obs["cancer_type"].cat.codes.to_numpy()[idx])
+    assert src.n_obs == m.n_obs and src.obs_column_names() == [str(c) for c in m.obs.columns]
+    with pytest.raises(OmicsDataError, match="no_such_column"):
+        od.torch.stream(src, targets=["no_such_column"])
+
+
 def test_sparse_modality_streams_as_csr_and_densifies(demo):
     path, m = demo
     s = od.torch.stream(m, split="val", batch_size=16, modalities=["mutation"], seed=0)

@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from ..errors import CorruptStoreError
+
+#: Bytes of decoded chunks one array keeps after reading them in part (at least two chunks).
+PARTIAL_CACHE_BYTES = 8 << 20
 
 #: Threads decoding chunks of one read (``od.torch.stream(decode_threads=...)`` overrides it).
 DEFAULT_DECODE_THREADS = max(1, min(4, os.cpu_count() or 1))
@@ -119,6 +123,17 @@ class LocalChunks:
         self.fill = arr.metadata.fill_value
         self._key = arr.metadata.encode_chunk_key
         self.nd = len(self.shape)
+        self._cache: OrderedDict = OrderedDict()  # chunk -> decoded array, chunks read in part (LRU)
+        self._cache_lock = threading.Lock()
+
+    def __getstate__(self):  # a DataLoader worker starts with an empty cache
+        d = dict(self.__dict__)
+        d["_cache"], d["_cache_lock"] = OrderedDict(), None
+        return d
+
+    def __setstate__(self, d):
+        d["_cache_lock"] = threading.Lock()
+        self.__dict__.update(d)
 
     @classmethod
     def of(cls, url: str, key: str, arr) -> LocalChunks | None:
@@ -186,8 +201,12 @@ class LocalChunks:
         except Exception as e:  # noqa: BLE001 - named by the caller
             raise ChunkDecodeError(path, e) from e
 
-    def jobs(self, out: np.ndarray, lo: int, hi: int) -> list:
-        """Callables that together fill ``out`` (``hi - lo`` rows) with rows ``[lo, hi)``."""
+    def jobs(self, out: np.ndarray, lo: int, hi: int, partial: dict | None = None) -> list:
+        """Callables that together fill ``out`` (``hi - lo`` rows) with rows ``[lo, hi)``.
+
+        Chunks only partly wanted go into ``partial`` (``{(id(self), c): (self, c, [(dst, i0, i1)])}``)
+        when given, so that the caller decodes each once however many ranges of one read touch it
+        (:func:`plan`); without it each becomes its own job."""
         jobs = []
         n = self.shape[0]
         for c in range(lo // self.chunk, -(-hi // self.chunk)):
@@ -196,14 +215,53 @@ class LocalChunks:
             dst = out[s0 - lo:s1 - lo]
             if s0 == a and s1 == b and b <= n and dst.flags.c_contiguous:
                 jobs.append((self._decode, c, dst))
+            elif partial is None:
+                jobs.append((self._partials, c, [(dst, s0 - a, s1 - a)]))
             else:
-                jobs.append((self._partial, c, dst, s0 - a, s1 - a))
+                partial.setdefault((id(self), c), (self, c, []))[2].append((dst, s0 - a, s1 - a))
         return jobs
 
-    def _partial(self, c: int, dst: np.ndarray, i0: int, i1: int) -> None:
-        tmp = np.empty((self.chunk, *self.tail), dtype=self.dtype)
-        self._decode(c, tmp)
-        dst[...] = tmp[i0:i1]
+    def _partials(self, c: int, targets: list) -> None:
+        """Chunk ``c`` decoded once (or taken from the small cache of recently decoded partial chunks),
+        then the wanted rows copied to each ``(dst, i0, i1)``.
+
+        The cache keeps the last :data:`PARTIAL_CACHE_BYTES` of chunks read in part: a CSR ``indptr``
+        chunk serves every range of a store's rows, and a block split between two consecutive
+        buffers is decoded once, not twice."""
+        tmp = self._cached(c)
+        if tmp is None:
+            tmp = np.empty((self.chunk, *self.tail), dtype=self.dtype)
+            self._decode(c, tmp)
+            self._remember(c, tmp)
+        for dst, i0, i1 in targets:
+            dst[...] = tmp[i0:i1]
+
+    def _cached(self, c: int):
+        with self._cache_lock:
+            tmp = self._cache.get(c)
+            if tmp is not None:
+                self._cache.move_to_end(c)
+            return tmp
+
+    def _remember(self, c: int, tmp: np.ndarray) -> None:
+        keep = max(2, PARTIAL_CACHE_BYTES // max(1, tmp.nbytes))
+        with self._cache_lock:
+            self._cache[c] = tmp
+            while len(self._cache) > keep:
+                self._cache.popitem(last=False)
+
+
+def plan(parts) -> list:
+    """Decode jobs for ``[(LocalChunks, out, starts, stops)]`` (ranges packed one after another in each
+    ``out``): one job per whole chunk, one per chunk read in part (however many ranges touch it)."""
+    jobs: list = []
+    partial: dict = {}
+    for direct, out, starts, stops in parts:
+        o = 0
+        for a, b in zip(np.asarray(starts).tolist(), np.asarray(stops).tolist()):
+            jobs += direct.jobs(out[o:o + b - a], a, b, partial)
+            o += b - a
+    return jobs + [(d._partials, c, targets) for d, c, targets in partial.values()]
 
 
 def run_jobs(jobs: list, threads: int) -> None:

@@ -23,6 +23,7 @@ from .chunks import (  # noqa: F401 - corrupt_chunk is imported from here by oth
     LocalChunks,
     _decode_error,
     corrupt_chunk,
+    plan,
     run_jobs,
 )
 from .layout import csr_part_key, graph_key, matrix_key
@@ -107,14 +108,8 @@ def _into(out: np.ndarray):
 def _direct_read(reader, parts) -> None:
     """Decode ``[(LocalChunks, out, starts, stops)]`` (ranges packed one after another in each ``out``)
     on ``reader.decode_threads`` threads; a chunk that does not decode raises :class:`CorruptStoreError`."""
-    jobs = []
-    for direct, out, starts, stops in parts:
-        o = 0
-        for a, b in zip(np.asarray(starts).tolist(), np.asarray(stops).tolist()):
-            jobs += direct.jobs(out[o:o + b - a], a, b)
-            o += b - a
     try:
-        run_jobs(jobs, reader.decode_threads)
+        run_jobs(plan(parts), reader.decode_threads)
     except ChunkDecodeError as e:
         raise corrupt_chunk(reader.url, reader.modality, reader.dataset, e.path, e) from e
 

@@ -61,11 +61,13 @@ class Store:
         self._obs: pd.DataFrame | None = None
         self._readers: dict | None = None
         self._presence: dict[str, np.ndarray] = {}
+        self._obs_g = None  # the store's Zarr obs group, for single-column reads
 
     def __getstate__(self):  # DataLoader workers: readers reopen their arrays; no dask graphs travel
         d = dict(self.__dict__)
-        if self.backed:
-            d["_obs"], d["_readers"], d["_mudata"] = self.obs, self.readers, None
+        if self.backed:  # the sample table travels only if it was read (workers read single columns)
+            d["_readers"], d["_mudata"] = self.readers, None
+        d["_obs_g"] = None
         return d
 
     # -- what the data holds --------------------------------------------------
@@ -90,7 +92,49 @@ class Store:
 
     @property
     def n_obs(self) -> int:
+        if self._obs is None and self.backed and self.manifest and "n_obs" in self.manifest:
+            return int(self.manifest["n_obs"])
         return len(self.obs)
+
+    def _obs_group(self):
+        """The store's Zarr ``obs`` group when single columns can be read from it (a local store whose
+        sample table is not in memory yet), else None."""
+        if (self._obs is not None or self._mudata is not None or not self.backed or self.path is None
+                or is_remote(self.path)):  # an opened MuData's obs may have been edited: read that one
+            return None
+        if self._obs_g is None:
+            import zarr
+
+            try:
+                self._obs_g = zarr.open_group(self.path, mode="r")["obs"]
+            except (KeyError, FileNotFoundError, ValueError):
+                self._obs_g = False
+        return self._obs_g or None
+
+    def obs_column_names(self) -> list[str]:
+        """Names of the sample table's columns (for a store: read from its ``obs`` group, not the table)."""
+        g = self._obs_group()
+        if g is not None:
+            return [str(c) for c in g.attrs.get("column-order", [])]
+        return [str(c) for c in self.obs.columns]
+
+    def obs_columns(self, names: Sequence[str]) -> pd.DataFrame:
+        """Only the columns ``names`` of the sample table, in store row order (index: 0..n-1 for a store).
+
+        A local store's columns are read one by one from its Zarr ``obs`` group, never its index or
+        the other columns: the stream of a 1,000,000-cell store needs its ``split`` column, not a
+        million Python strings. Raises :class:`SchemaMismatchError` naming a column that is not there."""
+        names = list(names)
+        have = self.obs_column_names()
+        bad = [n for n in names if n not in have]
+        if bad:
+            raise SchemaMismatchError(f"{self.origin}: {bad} not obs columns (has {have})")
+        g = self._obs_group()
+        if g is None:
+            return self.obs[names]
+        import anndata as ad
+
+        return pd.DataFrame({n: ad.io.read_elem(g[n]) for n in names}, index=pd.RangeIndex(self.n_obs))
 
     @property
     def modalities(self) -> list[str]:
@@ -117,10 +161,10 @@ class Store:
         n = self.n_obs
         if split is None or split == "all":
             return np.arange(n, dtype=np.int64)
-        if "split" not in self.obs.columns:
+        if "split" not in self.obs_column_names():
             raise SchemaMismatchError(f"{self.origin}: obs has no 'split' column; pass split=None to use all samples")
         splits = [split] if isinstance(split, str) else list(split)
-        col = self.obs["split"].astype(str).to_numpy()
+        col = self.obs_columns(["split"])["split"].astype(str).to_numpy()
         known = sorted(set(col))
         bad = [s for s in splits if s not in known]
         if bad:
@@ -131,13 +175,13 @@ class Store:
         """Bool ``(n_obs,)``: which samples have ``modality`` (``obs["has_<m>"]``; all True when absent)."""
         if modality not in self._presence:
             self._check(modality)
-            obs, col = self.obs, presence_column(modality)
-            if col in obs.columns:
-                have = obs[col].to_numpy(dtype=bool)
-            elif f"{modality}:{col}" in obs.columns:  # mudata's pulled column name
-                have = obs[f"{modality}:{col}"].to_numpy(dtype=bool)
+            cols, col = self.obs_column_names(), presence_column(modality)
+            if col in cols:
+                have = self.obs_columns([col])[col].to_numpy(dtype=bool)
+            elif f"{modality}:{col}" in cols:  # mudata's pulled column name
+                have = self.obs_columns([f"{modality}:{col}"]).iloc[:, 0].to_numpy(dtype=bool)
             else:
-                have = np.ones(len(obs), dtype=bool)
+                have = np.ones(self.n_obs, dtype=bool)
             rowmap = getattr(self.readers[modality], "rowmap", None)
             self._presence[modality] = have & (rowmap >= 0) if rowmap is not None else have
         return self._presence[modality]

@@ -33,7 +33,7 @@ class MultiOmicsDataset(Dataset):
         self.source = storage.open(data)
         self.modalities = check_modalities(self.source, modalities)
         self.targets = list(targets or [])
-        self.target_arrays, self.target_classes = encode_targets(self.source.obs, self.targets, self.source.origin)
+        self.target_arrays, self.target_classes = encode_targets(self.source, self.targets, self.source.origin)
         self.rows = self.source.rows(split)
 
     def __len__(self) -> int:

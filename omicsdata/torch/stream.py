@@ -93,7 +93,7 @@ class ShardStream(IterableDataset):
         self.source = source
         self.modalities = check_modalities(source, modalities)
         self.targets = list(targets or [])
-        self.target_arrays, self.target_classes = encode_targets(source.obs, self.targets, source.origin)
+        self.target_arrays, self.target_classes = encode_targets(source, self.targets, source.origin)
         self.rows = source.rows(split)
         self.batch_size = int(batch_size)
         if self.batch_size < 1:
