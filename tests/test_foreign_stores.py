@@ -169,7 +169,7 @@ def test_a_chunk_read_in_part_by_many_ranges_is_decoded_once(tmp_path):
     a = _adata()
     od.write_store(md.MuData({"rna": a}), tmp_path / "s", dataset="t", chunk_bytes=4096)
     r = storage.open(tmp_path / "s").readers["rna"]
-    r.g  # opens the arrays and the direct chunk readers
+    assert r.g is not None  # opens the arrays and the direct chunk readers
     ptr_chunks = r._direct[2]
     calls = []
     real = ptr_chunks._decode

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from omicsdata.errors import SchemaMismatchError
 from omicsdata.jsonutil import jsonable
 
 from ..losses import cox_ph_loss
@@ -144,3 +145,28 @@ def format_leaderboard(board, footer: str) -> str:
         mark = " *" if r.get("chosen") else ""
         lines.append(f"{r['candidate']:<12} {c:>17} {fs:>10} {r.get('weight') or 0.0:>7.2f}  {r.get('note') or ''}{mark}")
     return "\n".join(lines + [footer])
+
+
+#: training rows (with a survival target) from which ``cv="auto"`` uses 2 inner folds instead of 3
+LARGE_COHORT = 2000
+
+
+def inner_fold_count(cv, n_rows: int) -> int:
+    """Inner folds for ``cv`` (an int, or ``"auto"``: 3, or 2 from :data:`LARGE_COHORT` rows)."""
+    if cv == "auto":
+        return 2 if n_rows >= LARGE_COHORT else 3
+    try:
+        return int(cv)
+    except (TypeError, ValueError):
+        raise SchemaMismatchError(f"auto-survival: cv must be an int >= 2 or 'auto', got {cv!r}") from None
+
+
+def union_modalities(members) -> dict:
+    """``{modality: {"features": [...]}}``: every member's input features (for the model card)."""
+    out: dict = {}
+    for est in members:
+        for m, v in getattr(est, "schema_", {}).get("modalities", {}).items():
+            have = out.setdefault(m, {"features": []})
+            seen = set(have["features"])
+            have["features"] += [f for f in v.get("features", []) if f not in seen]
+    return out

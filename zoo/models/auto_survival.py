@@ -49,6 +49,7 @@ from ..registry import get_model_class, list_models, register_model
 from ..tasks import get_task
 from ..tasks.survival import survival_function
 from . import _stacking as S
+from ._stacking import LARGE_COHORT, inner_fold_count, union_modalities  # noqa: F401 - re-exported
 
 NAME = "auto-survival"
 DEFAULT_ORDER = ("coxnet", "gbsa", "senmo", "rsf", "deepsurv")  # cheap first: a time budget cuts the slow ones
@@ -64,20 +65,6 @@ def survival_candidates() -> list[str]:
         names = [n for n in list_models() if "survival" in getattr(get_model_class(n), "task_names", ())]
     names = [n for n in names if n != NAME and n not in NOT_BY_DEFAULT]
     return sorted(names, key=lambda n: (DEFAULT_ORDER.index(n) if n in DEFAULT_ORDER else len(DEFAULT_ORDER), n))
-
-
-#: training rows (with a survival target) from which ``cv="auto"`` uses 2 inner folds instead of 3
-LARGE_COHORT = 2000
-
-
-def inner_fold_count(cv, n_rows: int) -> int:
-    """Inner folds for ``cv`` (an int, or ``"auto"``: 3, or 2 from :data:`LARGE_COHORT` rows)."""
-    if cv == "auto":
-        return 2 if n_rows >= LARGE_COHORT else 3
-    try:
-        return int(cv)
-    except (TypeError, ValueError):
-        raise SchemaMismatchError(f"{NAME}: cv must be an int >= 2 or 'auto', got {cv!r}") from None
 
 
 def _accepts(cls, name: str) -> bool:
@@ -286,7 +273,7 @@ class AutoSurvival(Estimator):
             if bar is not None:
                 bar.close()
         self.members_, self.schema_["members"] = members, meta
-        self.schema_["modalities"] = _union_modalities(members)
+        self.schema_["modalities"] = union_modalities(members)
         if info["mode"] == "ensemble":
             ok = plan_rows[tg["surv_ok"][plan_rows]]
             risk = self._combine(mdata, split)[0]
@@ -419,14 +406,3 @@ class AutoSurvival(Estimator):
         self.leaderboard_ = pd.DataFrame(schema["auto_survival"].get("leaderboard", []))
         self.metrics_ = {}
         return self
-
-
-def _union_modalities(members) -> dict:
-    """``{modality: {"features": [...]}}``: every member's input features (for the model card)."""
-    out: dict = {}
-    for est in members:
-        for m, v in getattr(est, "schema_", {}).get("modalities", {}).items():
-            have = out.setdefault(m, {"features": []})
-            seen = set(have["features"])
-            have["features"] += [f for f in v.get("features", []) if f not in seen]
-    return out
