@@ -8,7 +8,7 @@ prints, per shape, the cumulative seconds of the stream's stages run in one
 thread (read-ahead off): read/decode (the readers), buffer planning, CSR
 assembly + row gather, tensor conversion (the prefetcher's finish), then the
 cost per batch of queueing (the prefetcher thread and queue), and the top
-functions by own time.
+functions by own time; then the reads alone, in order and in the stream's shuffled buffers.
 """
 from __future__ import annotations
 
@@ -87,6 +87,47 @@ def profile(store: str, epochs: int = 2) -> str:
     return "\n".join(lines)
 
 
+def read_rates(store: str, epochs: int = 2) -> str:
+    """Rows/s of the stream's own reader (its decode threads) reading the store's chunks in order, 16 blocks
+    a read, and reading the stream's shuffled buffers (the same calls the stream makes, no gather): what a
+    block-shuffled read costs in decoding alone (chunks at block ends are decoded by both neighbours)."""
+    import time
+
+    import numpy as np
+
+    import omicsdata as od
+
+    ds = od.torch.stream(store, split=None, batch_size=256, shuffle=True, seed=0, device="cpu").dataset
+    reader = ds.source.readers[ds.modalities[0]]
+    n_obs, step = len(ds.rows), ds.block_rows * 16
+
+    def sequential():
+        for a in range(0, n_obs, step):
+            reader.read(np.array([a]), np.array([min(n_obs, a + step)]), reuse=True)
+
+    def shuffled():
+        shard = ds.plan()
+        segs, bsz = shard.segments, shard.batch_sizes
+        seg_end, batch_end = np.cumsum(segs[:, 2] - segs[:, 1]), np.cumsum(bsz)
+        lo, k = 0, 0
+        while lo < batch_end[-1]:  # buffers as iter_worker cuts them: >= buffer_size, on batch boundaries
+            j = min(len(bsz) - 1, int(np.searchsorted(batch_end, lo + ds.buffer_size, side="left")))
+            hi = int(batch_end[j])
+            _, starts, stops, _ = ds._buffer_rows(segs, seg_end, lo, hi)
+            reader.read(starts, stops, reuse=k % 2)
+            lo, k = hi, k + 1
+
+    out = []
+    for name, fn in (("sequential", sequential), ("shuffled buffers", shuffled)):
+        fn()  # warm: page cache, scratch buffers, threads
+        t0 = time.perf_counter()
+        for e in range(epochs):
+            ds.set_epoch(e)
+            fn()
+        out.append(f"{name} {n_obs * epochs / (time.perf_counter() - t0):,.0f} rows/s")
+    return "  reads only (the stream's reader, its decode threads): " + "; ".join(out)
+
+
 def queue_cost(ds, n_batches: int = 200) -> float:
     """Milliseconds per batch to hand ready host batches through the Prefetcher's thread and queue."""
     import time
@@ -115,7 +156,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     for title, store in (("dense", bl.make_dense(out / f"dense-{a.rows}", a.rows)),
                          ("sparse", bl.make_sparse(out / f"sparse-{a.cells}-{a.nnz}", a.cells, a.nnz))):
-        print(f"### {title}: {store}\n{profile(str(store))}\n")
+        print(f"### {title}: {store}\n{profile(str(store))}\n{read_rates(str(store))}\n")
 
 
 if __name__ == "__main__":
