@@ -164,12 +164,17 @@ class Store:
         if "split" not in self.obs_column_names():
             raise SchemaMismatchError(f"{self.origin}: obs has no 'split' column; pass split=None to use all samples")
         splits = [split] if isinstance(split, str) else list(split)
-        col = self.obs_columns(["split"])["split"].astype(str).to_numpy()
-        known = sorted(set(col))
+        # compared as category codes: no string per row (a 1,000,000-cell store has a million of them)
+        cat = pd.Categorical(self.obs_columns(["split"])["split"])
+        names = np.asarray([str(c) for c in cat.categories], dtype=object)
+        codes = np.asarray(cat.codes)
+        known = sorted({str(v) for v in names[np.unique(codes[codes >= 0])]} | ({"nan"} if (codes < 0).any() else set()))
         bad = [s for s in splits if s not in known]
         if bad:
             raise SchemaMismatchError(f"{self.origin}: split {bad} not in obs['split'] (has {known})")
-        return np.flatnonzero(np.isin(col, splits)).astype(np.int64)
+        want = np.flatnonzero(np.isin(names, splits))
+        hit = np.isin(codes, want) | ((codes < 0) & ("nan" in splits))
+        return np.flatnonzero(hit).astype(np.int64)
 
     def presence(self, modality: str) -> np.ndarray:
         """Bool ``(n_obs,)``: which samples have ``modality`` (``obs["has_<m>"]``; all True when absent)."""
