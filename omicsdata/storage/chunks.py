@@ -201,12 +201,11 @@ class LocalChunks:
         except Exception as e:  # noqa: BLE001 - named by the caller
             raise ChunkDecodeError(path, e) from e
 
-    def jobs(self, out: np.ndarray, lo: int, hi: int, partial: dict | None = None) -> list:
-        """Callables that together fill ``out`` (``hi - lo`` rows) with rows ``[lo, hi)``.
+    def jobs(self, out: np.ndarray, lo: int, hi: int, partial: dict) -> list:
+        """Callables that fill ``out`` (``hi - lo`` rows) with the whole chunks of rows ``[lo, hi)``.
 
-        Chunks only partly wanted go into ``partial`` (``{(id(self), c): (self, c, [(dst, i0, i1)])}``)
-        when given, so that the caller decodes each once however many ranges of one read touch it
-        (:func:`plan`); without it each becomes its own job."""
+        Chunks only partly wanted go into ``partial`` (``{(id(self), c): (self, c, [(dst, i0, i1)])}``),
+        so that :func:`plan` decodes each once however many ranges of one read touch it."""
         jobs = []
         n = self.shape[0]
         for c in range(lo // self.chunk, -(-hi // self.chunk)):
@@ -215,8 +214,6 @@ class LocalChunks:
             dst = out[s0 - lo:s1 - lo]
             if s0 == a and s1 == b and b <= n and dst.flags.c_contiguous:
                 jobs.append((self._decode, c, dst))
-            elif partial is None:
-                jobs.append((self._partials, c, [(dst, s0 - a, s1 - a)]))
             else:
                 partial.setdefault((id(self), c), (self, c, []))[2].append((dst, s0 - a, s1 - a))
         return jobs

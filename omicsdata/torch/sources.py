@@ -38,14 +38,14 @@ def check_modalities(source: Store, modalities: Sequence[str] | None) -> list[st
 def encode_targets(source, targets: Sequence[str], origin: str) -> tuple[dict[str, np.ndarray], dict[str, list]]:
     """Target columns as arrays: floats -> float32, ints/bools -> int64, categories/strings -> int64 codes (-1 = missing).
 
-    ``source``: a :class:`~omicsdata.storage.Store` (only the target columns are read) or a DataFrame."""
+    ``source``: a :class:`~omicsdata.storage.Store`; only the target columns are read."""
     out, classes = {}, {}
     targets = list(targets)
-    have = source.obs_column_names() if hasattr(source, "obs_column_names") else [str(c) for c in source.columns]
+    have = source.obs_column_names()
     for t in targets:
         if t not in have:
             raise SchemaMismatchError(f"{origin}: target '{t}' is not an obs column (has {have})")
-    obs = source.obs_columns(targets) if hasattr(source, "obs_columns") else source
+    obs = source.obs_columns(targets)
     for t in targets:
         s = obs[t]
         if isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
