@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 STAGES = {  # stage -> function names (file suffix, function) whose cumulative time it is
     "read/decode": [("readers.py", "read")],
     "buffer planning": [("stream.py", "_buffer_rows")],
-    "CSR assembly + row gather": [("stream.py", "_assemble")],
+    "CSR assembly + row gather (a buffer's batches)": [("stream.py", "_gather")],
     "tensor conversion (prefetcher finish)": [("prefetch.py", "_finish")],
 }
 
@@ -78,8 +78,8 @@ def profile(store: str, epochs: int = 2) -> str:
     lines = [f"samples served: {n}; profiled seconds: {total:.2f} (one thread, {epochs} epochs)"]
     for stage, keys in STAGES.items():
         cum = sum(v[3] for (f, _, name), v in st.stats.items() if any(f.endswith(a) and name == b for a, b in keys))
-        lines.append(f"  {stage:40s} {cum:7.2f}s  {cum / total:5.0%}")
-    lines.append(f"  {'queueing (prefetcher thread + queue)':40s} {queue_cost(s.dataset):7.3f}ms per batch "
+        lines.append(f"  {stage:50s} {cum:7.2f}s  {cum / total:5.0%}")
+    lines.append(f"  {f'queueing (prefetcher, depth {s.prefetch})':50s} {queue_cost(s.dataset, s.prefetch):7.3f}ms per batch "
                  f"x {n // 256} batches")
     buf = io.StringIO()
     pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(14)
@@ -128,8 +128,9 @@ def read_rates(store: str, epochs: int = 2) -> str:
     return "  reads only (the stream's reader, its decode threads): " + "; ".join(out)
 
 
-def queue_cost(ds, n_batches: int = 200) -> float:
-    """Milliseconds per batch to hand ready host batches through the Prefetcher's thread and queue."""
+def queue_cost(ds, depth: int, n_batches: int = 200) -> float:
+    """Milliseconds per batch to hand ready host batches through the Prefetcher (``depth`` 0: in this
+    thread, the CPU default; more: its thread and queue)."""
     import time
 
     from omicsdata.torch import prefetch
@@ -138,7 +139,7 @@ def queue_cost(ds, n_batches: int = 200) -> float:
     first = [b for _, b in zip(range(4), ds.iter_worker())]
     items = [first[i % len(first)] for i in range(n_batches)]
     t0 = time.perf_counter()
-    for _ in prefetch.Prefetcher(items, "cpu"):
+    for _ in prefetch.Prefetcher(items, "cpu", depth=depth):
         pass
     return (time.perf_counter() - t0) * 1e3 / n_batches
 

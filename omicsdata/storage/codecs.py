@@ -13,6 +13,12 @@ from ..errors import StoreError
 
 DEFAULT_CHUNK_BYTES = 2 << 20  # ~2 MiB of uncompressed rows per chunk
 DEFAULT_CODEC = "blosc-lz4hc-5"  # scripts/bench_codecs.py: best effective read speed
+#: Blosc's ``blocksize`` setting. With byte shuffle Blosc multiplies it by the typesize: 256 KiB blocks
+#: of float32/int32 (its own choice for LZ4HC is 1 MiB, two blocks per 2 MiB chunk). The stream reads
+#: the rows it wants of a chunk shared with a neighbouring block through ``blosc_getitem``, which
+#: decompresses only the blocks holding them: eight blocks per chunk keep that waste small. Measured
+#: on 2 MiB CSR chunks: same ratio (5.12 vs 5.15), whole-chunk decode as fast.
+BLOSC_BLOCK_BYTES = 64 << 10
 
 
 def make_codec(name: str):
@@ -29,7 +35,7 @@ def make_codec(name: str):
             return None
         if parts[0] == "blosc":
             shuffle = "bitshuffle" if parts[-1] == "bitshuffle" else "shuffle"
-            return BloscCodec(cname=parts[1], clevel=int(parts[2]), shuffle=shuffle)
+            return BloscCodec(cname=parts[1], clevel=int(parts[2]), shuffle=shuffle, blocksize=BLOSC_BLOCK_BYTES)
         if parts[0] == "zstd":
             return ZstdCodec(level=int(parts[1]))
         if parts[0] == "gzip":

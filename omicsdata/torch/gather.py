@@ -1,17 +1,23 @@
-"""Cutting one batch out of a read buffer: vectorised row gathers straight into the batch's tensors.
+"""Gathering one shuffle buffer in batch order: vectorised row gathers, then batches as slices of it.
 
-Every function allocates the batch's tensors once (in shared memory inside a
-DataLoader worker, so the main process maps them without a copy; pinned when
-a CUDA device is the target, so the host-to-device copy needs no staging
-buffer) and fills them with one ``np.take`` per array -- no per-row Python,
-no intermediate scipy matrix.
+:func:`dense_buffer` and :func:`csr_buffer` gather every row of a read
+buffer, in the shuffled order, at once (one ``np.take`` / scipy C row gather
+per part, parts on two threads; no per-row Python, no intermediate scipy
+matrix); the stream's batches are row slices of the result (views, no second
+copy). The outputs live in shared memory inside a DataLoader worker (the
+main process maps them without a copy), in pinned memory when a CUDA device
+is the target (the host-to-device copy needs no staging buffer), and
+otherwise in an :class:`OutputPool` reused from buffer to buffer.
 """
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 import torch
 
 from ..storage import CSRBlock
+from ..storage.chunks import thread_pool
 
 
 def empty(shape, dtype, *, shared: bool = False, pin: bool = False) -> torch.Tensor:
@@ -23,52 +29,164 @@ def empty(shape, dtype, *, shared: bool = False, pin: bool = False) -> torch.Ten
 _TORCH = {np.dtype(np.float32): torch.float32, np.dtype(np.int32): torch.int32, np.dtype(np.int64): torch.int64}
 
 
-def dense_rows(block: np.ndarray, pos: np.ndarray, *, shared: bool = False, pin: bool = False) -> torch.Tensor:
-    """Rows ``pos`` of a dense block as a float32 ``(len(pos), p)`` tensor (one gather, no second copy)."""
-    if block.dtype != np.float32:
-        return torch.from_numpy(block[pos].astype(np.float32))
-    if not (shared or pin):
-        return torch.from_numpy(block[pos])  # numpy's allocator (huge pages) beats a fresh torch.empty
-    t = empty((len(pos), block.shape[1]), torch.float32, shared=shared, pin=pin)
-    np.take(block, pos, axis=0, out=t.numpy(), mode="clip")  # "clip": unbuffered (pos is in range)
+class OutputPool:
+    """Buffer-sized arrays for gathered buffers, reused once no batch cut from them is alive.
+
+    A buffer's batches are slices (views) of a few buffer-sized arrays. Fresh
+    arrays of tens of MB fault every page in again, and batch-sized ones are
+    handed back to the OS by malloc between buffers (both measured: the
+    stream ran ~1.5x slower); so each kind of output keeps up to ``keep``
+    arrays (25% growth headroom). An array is free when nothing but the pool
+    refers to it: every tensor made from it (``torch.from_numpy`` of a view)
+    holds a reference to it until the last batch using it is gone. Where the
+    consumer holds more buffers, the extra ones are plain allocations the
+    pool does not keep.
+    """
+
+    def __init__(self, keep: int = 2):
+        self.keep = int(keep)
+        self.arrays: dict = {}
+
+    def __getstate__(self):  # a DataLoader worker starts with an empty pool
+        return {"keep": self.keep, "arrays": {}}
+
+    def get(self, key, shape: tuple, dtype) -> np.ndarray:
+        """An uninitialised array of ``shape`` (a view of a pooled array when one is free)."""
+        dtype = np.dtype(dtype)
+        n = int(np.prod(shape, dtype=np.int64))
+        lst = self.arrays.setdefault((key, dtype), [])
+        for i in range(len(lst)):
+            if sys.getrefcount(lst[i]) == 2:  # the list and getrefcount's argument: nothing else holds it
+                if len(lst[i]) < n:
+                    lst[i] = np.empty(int(n * 1.25) + 1, dtype)
+                return lst[i][:n].reshape(shape)
+        a = np.empty(int(n * 1.25) + 1 if len(lst) < self.keep else n, dtype)
+        if len(lst) < self.keep:
+            lst.append(a)
+        return a[:n].reshape(shape)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays the pool keeps."""
+        return sum(a.nbytes for lst in self.arrays.values() for a in lst)
+
+
+def _alloc(shape, dtype: torch.dtype, *, shared: bool, pin: bool, pool: OutputPool | None,
+           key) -> tuple[torch.Tensor, np.ndarray]:
+    """A buffer-sized output as (tensor, its numpy view): from ``pool`` unless shared or pinned."""
+    if shared or pin or pool is None:
+        t = empty(shape, dtype, shared=shared, pin=pin)
+        return t, t.numpy()
+    a = pool.get(key, shape, _NUMPY[dtype])
+    return torch.from_numpy(a), a
+
+
+_NUMPY = {v: k for k, v in _TORCH.items()}
+
+
+def run_parts(jobs: list) -> None:
+    """Run ``(fn, *args)`` gather jobs: the first in this thread, the others on the gather helper threads
+    (not the decode threads, which may be reading meanwhile); re-raises the first error."""
+    if not jobs:
+        return
+    futs = [thread_pool(len(jobs) - 1, "gather").submit(fn, *args) for fn, *args in jobs[1:]] if len(jobs) > 1 else []
+    fn, *args = jobs[0]
+    try:
+        fn(*args)
+    finally:
+        for f in futs:
+            f.result()
+
+
+def _parts(bounds: np.ndarray, n: int, threads: int) -> list[tuple[int, int]]:
+    """``threads`` contiguous row ranges of ``[0, n)`` holding about equal shares of ``bounds[-1]``
+    (``bounds``: cumulative work per row, ``n + 1`` entries)."""
+    k = max(1, min(int(threads), n // 64 or 1))
+    cuts = np.searchsorted(bounds, np.linspace(0, bounds[-1], k + 1)[1:-1], side="left") if k > 1 else []
+    edges = [0, *sorted({int(c) for c in cuts if 0 < c < n}), n]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def dense_buffer(block: np.ndarray, pos: np.ndarray, *, shared: bool = False, pin: bool = False,
+                 threads: int = 1, pool: OutputPool | None = None, key="") -> torch.Tensor:
+    """Rows ``pos`` of a dense block, in that order, as one float32 ``(len(pos), p)`` tensor (row slices
+    gathered on ``threads`` threads; numpy's take releases the GIL). Batches are row slices of it."""
+    n, p = len(pos), block.shape[1]
+    t, out = _alloc((n, p), torch.float32, shared=shared, pin=pin, pool=pool, key=key)
+    step = np.arange(n + 1, dtype=np.int64)
+    run_parts([(_take_rows, block, pos[a:b], out[a:b]) for a, b in _parts(step, n, threads)])
     return t
 
 
-def csr_rows(block: CSRBlock, pos: np.ndarray, *, shared: bool = False, pin: bool = False) -> dict:
-    """Rows ``pos`` of a CSR block as the parts of a torch CSR tensor: ``crow``, ``col``, ``values``, ``shape``.
+def _take_rows(block: np.ndarray, pos: np.ndarray, out: np.ndarray) -> None:
+    if block.dtype == np.float32:
+        np.take(block, pos, axis=0, out=out, mode="clip")  # "clip": unbuffered (pos is in range)
+    else:
+        out[...] = block[pos]
 
-    ``col`` and ``crow`` share one index dtype (int32 when the block's
-    indices fit, as torch requires); ``values`` are float32.
-    """
+
+class CSRBuffer:
+    """Rows of a CSR block gathered in batch order: ``ptr`` (int64, rows + 1), ``col``, ``values`` tensors.
+
+    :meth:`rows` cuts the parts of a torch CSR tensor for a run of its rows
+    (``col``/``values`` are views; ``crow`` a new small array)."""
+
+    def __init__(self, ptr: np.ndarray, col: torch.Tensor, values: torch.Tensor, n_features: int):
+        self.ptr, self.col, self.values, self.n_features = ptr, col, values, n_features
+
+    def rows(self, a: int, b: int) -> dict:
+        """Rows ``[a, b)`` as ``crow``, ``col``, ``values``, ``shape`` (one index dtype, values float32)."""
+        lo, hi = int(self.ptr[a]), int(self.ptr[b])
+        crow = self.ptr[a:b + 1] - lo
+        crow = torch.from_numpy(crow.astype(np.int32) if self.col.dtype == torch.int32 else crow)
+        return {"crow": crow, "col": self.col[lo:hi], "values": self.values[lo:hi], "shape": (b - a, self.n_features)}
+
+
+def csr_buffer(block: CSRBlock, pos: np.ndarray, *, shared: bool = False, pin: bool = False,
+               threads: int = 1, pool: OutputPool | None = None, key="") -> CSRBuffer:
+    """Rows ``pos`` of a CSR block, in that order, gathered at once into one :class:`CSRBuffer`.
+
+    ``col`` and the cut ``crow`` share one index dtype (int32 when the block's
+    indices fit, as torch requires); ``values`` are float32. Row ranges with
+    about equal non-zeros gather on ``threads`` threads (scipy's C row gather
+    releases the GIL)."""
     ptr = block.indptr
     starts = ptr[pos]
     lens = ptr[pos + 1] - starts
-    nnz = int(lens.sum())
+    cum = np.empty(len(pos) + 1, dtype=np.int64)
+    cum[0] = 0
+    np.cumsum(lens, out=cum[1:])
+    nnz = int(cum[-1])
     narrow = block.indices.dtype.itemsize <= 4 and nnz < np.iinfo(np.int32).max and block.n_features < 2**31
     idx = np.dtype(np.int32) if narrow else np.dtype(np.int64)
-    crow = empty((len(pos) + 1,), _TORCH[idx], shared=shared, pin=pin)
-    c = crow.numpy()
-    c[0] = 0
-    np.cumsum(lens, out=c[1:])
-    col = empty((nnz,), _TORCH[idx], shared=shared, pin=pin)
-    values = empty((nnz,), torch.float32, shared=shared, pin=pin)
-    if not _row_index(block, pos, idx, col.numpy(), values.numpy()):
-        # the source position of every output non-zero: its row's start plus its rank inside the row
-        src = np.arange(nnz, dtype=np.int64)
-        src += np.repeat(starts - c[:-1], lens)
-        col.numpy()[:] = block.indices[src]
-        values.numpy()[:] = block.data[src]
-    return {"crow": crow, "col": col, "values": values, "shape": (len(pos), block.n_features)}
+    col, cn = _alloc((nnz,), _TORCH[idx], shared=shared, pin=pin, pool=pool, key=(key, "col"))
+    values, vn = _alloc((nnz,), torch.float32, shared=shared, pin=pin, pool=pool, key=(key, "values"))
+    indptr = _scipy_indptr(block, idx)
+    run_parts([(_gather_part, block, pos[a:b], starts[a:b], lens[a:b], idx, cn[cum[a]:cum[b]], vn[cum[a]:cum[b]],
+                indptr) for a, b in _parts(cum, len(pos), threads)])
+    return CSRBuffer(cum, col, values, block.n_features)
 
 
-def _row_index(block: CSRBlock, pos: np.ndarray, idx: np.dtype, col: np.ndarray, values: np.ndarray) -> bool:
-    """Fill ``col``/``values`` with scipy's C row gather (one pass, no index array); False where it does not apply."""
-    try:
+def _gather_part(block, pos, starts, lens, idx, col, values, indptr) -> None:
+    if indptr is not None:  # scipy's C row gather: one pass, no index array
         from scipy.sparse._sparsetools import csr_row_index
+
+        csr_row_index(len(pos), pos.astype(idx, copy=False), indptr, block.indices, block.data, col, values)
+        return
+    # the source position of every output non-zero: its row's start plus its rank inside the row
+    src = np.arange(len(col), dtype=np.int64)
+    src += np.repeat(starts - (np.r_[0, np.cumsum(lens)[:-1]]), lens)
+    col[:] = block.indices[src]
+    values[:] = block.data[src]
+
+
+def _scipy_indptr(block: CSRBlock, idx: np.dtype) -> np.ndarray | None:
+    """``indptr`` in the indices' dtype where scipy's C row gather applies to the block's arrays as they are
+    (no scipy matrix: its constructor copies arrays that are views of a larger scratch buffer), else None."""
+    try:
+        from scipy.sparse._sparsetools import csr_row_index  # noqa: F401
     except ImportError:  # pragma: no cover - a scipy without it: the numpy path
-        return False
-    csr = block.to_scipy()  # built once per block; indptr narrowed to the indices' dtype where it fits
-    if not (csr.indices.dtype == csr.indptr.dtype == idx and block.data.dtype == np.float32):
-        return False
-    csr_row_index(len(pos), pos.astype(idx, copy=False), csr.indptr, csr.indices, block.data, col, values)
-    return True
+        return None
+    if block.indices.dtype != idx or block.data.dtype != np.float32:
+        return None
+    return block.indptr.astype(idx, copy=False)

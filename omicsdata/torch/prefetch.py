@@ -43,13 +43,19 @@ class _Pool:
 
 
 class Prefetcher:
-    """Iterate ``loader`` with batches already on ``device`` (``depth`` batches ahead)."""
+    """Iterate ``loader`` with batches already on ``device`` (``depth`` batches ahead).
+
+    ``depth=0`` finishes each batch in the consumer's thread when it is asked
+    for (no background thread, no queue): on a CPU device there is no copy to
+    overlap, and handing every batch between threads cost 15-30% of the
+    stream's samples/s on 2 cores (``scripts/profile_stream.py``).
+    """
 
     def __init__(self, loader, device, densify=(), depth: int = 2):
         self.loader = loader
         self.device = torch.device(device)
         self.densify = set(densify or ())
-        self.depth = max(1, int(depth))
+        self.depth = max(0, int(depth))
         self.cuda = self.device.type == "cuda"
         self.pool = _Pool(pin=self.cuda)
         self.side = torch.cuda.Stream(device=self.device) if self.cuda else None
@@ -113,6 +119,11 @@ class Prefetcher:
         q.put(_END)
 
     def __iter__(self):
+        if not self.depth:
+            for host in self.loader:
+                batch, ev = self._finish(host)
+                yield self._ready(batch, ev)
+            return
         q: queue.Queue = queue.Queue(maxsize=self.depth)
         stop = threading.Event()
         th = threading.Thread(target=self._produce, args=(q, stop), daemon=True, name="omicsdata-prefetch")
@@ -124,16 +135,7 @@ class Prefetcher:
                     return
                 if isinstance(item, BaseException):
                     raise item
-                batch, ev = item
-                if ev is not None:
-                    cur = torch.cuda.current_stream(self.device)
-                    cur.wait_event(ev)
-                    for v in batch.values():  # memory made on the side stream is now used on ours
-                        parts = ((v.crow_indices(), v.col_indices(), v.values()) if v.layout == torch.sparse_csr
-                                 else (v,))
-                        for part in parts:
-                            part.record_stream(cur)
-                yield batch
+                yield self._ready(*item)
         finally:
             stop.set()
             while th.is_alive():
@@ -141,6 +143,19 @@ class Prefetcher:
                     q.get_nowait()
                 except queue.Empty:
                     th.join(timeout=0.05)
+
+
+    def _ready(self, batch: dict, ev) -> dict:
+        """The batch, once the consumer's CUDA stream waits on its copy (``ev``; None on a CPU device)."""
+        if ev is not None:
+            cur = torch.cuda.current_stream(self.device)
+            cur.wait_event(ev)
+            for v in batch.values():  # memory made on the side stream is now used on ours
+                parts = ((v.crow_indices(), v.col_indices(), v.values()) if v.layout == torch.sparse_csr
+                         else (v,))
+                for part in parts:
+                    part.record_stream(cur)
+        return batch
 
 
 class _Null:

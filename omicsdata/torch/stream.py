@@ -11,9 +11,12 @@ How one epoch is served (see :mod:`omicsdata.torch.sharding` for the rule):
 * A worker reads ``buffer_size`` samples' worth of blocks at a time (set by
   the ``buffer_bytes`` budget; whole chunk ranges, local chunk files decoded
   in parallel straight into the buffer, see :mod:`omicsdata.storage.chunks`),
-  shuffles the rows of that buffer with a seeded permutation and cuts it
-  into batches with one vectorised gather per array straight into the
-  batch's tensors (:mod:`omicsdata.torch.gather`) -- no per-sample Python.
+  shuffles the rows of that buffer with a seeded permutation and gathers
+  every array of it in that order at once, row parts on two threads
+  (:mod:`omicsdata.torch.gather`) -- no per-sample Python. Reading and
+  gathering run ahead on their own threads, a buffer apart (a three-stage
+  pipeline); batches are slices (views) of the gathered buffer, so the
+  consumer's thread only cuts them.
 * Batches travel to the main process as torch tensors in shared memory
   (CSR modalities as their three arrays); the main process turns them into
   the final dict on ``device`` through :class:`~omicsdata.torch.prefetch.Prefetcher`
@@ -41,9 +44,11 @@ from . import gather, sharding
 from .device import resolve_device
 from .sources import check_modalities, decode_codes, encode_targets
 
-DEFAULT_BUFFER_BYTES = 128 << 20  # decoded rows one stream holds at once (both read-ahead slots), a budget
+DEFAULT_BUFFER_BYTES = 192 << 20  # decoded rows one stream holds at once (read slots + gathered buffers), a budget
 DEFAULT_BUFFER_BLOCKS = 16
-_SLOTS = 2.5  # two slots (one read ahead while the other is served), each with 25% growth headroom
+# two read slots (one read while the other is gathered) + two gathered buffers (the one served, the next),
+# each with 25% growth headroom
+_SLOTS = 3.75
 
 
 def _passthrough(x):
@@ -64,7 +69,7 @@ def row_bytes(reader) -> float:
 
 def default_buffer_size(source: Store, modalities: Sequence[str], block_rows: int, batch_size: int,
                         buffer_bytes: int | None = None) -> int:
-    """Samples per shuffle buffer so that both read-ahead slots stay within ``buffer_bytes`` of decoded rows.
+    """Samples per shuffle buffer so that two read slots and two gathered buffers stay within ``buffer_bytes``.
 
     Default budget :data:`DEFAULT_BUFFER_BYTES`; at most 16 blocks; at least
     one batch (a budget below one batch's rows cannot hold).
@@ -107,6 +112,8 @@ class ShardStream(IterableDataset):
                 if hasattr(source.readers[m], "decode_threads"):
                     source.readers[m].decode_threads = max(1, int(decode_threads))
         self.pin = False  # set by Stream when batches go to a CUDA device
+        self.peak_bytes = 0  # the most bytes of read scratch and gathered buffers held at once (the budget's measure)
+        self.outputs = gather.OutputPool()  # gathered buffers, reused once their batches are gone
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
         # blocks: store row ranges of block_rows; items = blocks holding split rows
@@ -162,28 +169,27 @@ class ShardStream(IterableDataset):
             hi = int(batch_end[cuts[k + 1] - 1])
             buffers.append(self._buffer_rows(segs, seg_end, lo, hi))
 
-        def read(k):  # buffer k into scratch slot k % 2
-            _, starts, stops, _ = buffers[k]
-            return {m: self.source.readers[m].read(starts, stops, reuse=k % 2) for m in self.modalities}
+        def prepare(k):  # buffer k: read, shuffled, every array gathered in batch order (read-ahead thread)
+            rows, starts, stops, pos = buffers[k]
+            blocks = {m: self.source.readers[m].read(starts, stops, reuse=True) for m in self.modalities}
+            if self.shuffle:
+                rng = sharding.epoch_rng(self.seed, self.epoch, 1 + shard.rank, shard.first_batch + cuts[k])
+                order = rng.permutation(len(rows))
+            else:
+                order = np.arange(len(rows))
+            return self._gather(rows[order], pos[order], blocks, in_worker)
 
-        # read buffer k+1 in a helper thread while buffer k is cut into batches (decoding releases the GIL;
-        # measured ~5% faster than reading in turn on 2 cores, more where there are cores to spare)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="omicsdata-read") as pool:
-            ahead = pool.submit(read, 0)
-            for k, (rows, _, _, pos) in enumerate(buffers):
-                blocks = ahead.result()
-                if k + 1 < len(buffers):
-                    ahead = pool.submit(read, k + 1)
-                if self.shuffle:
-                    rng = sharding.epoch_rng(self.seed, self.epoch, 1 + shard.rank, shard.first_batch + cuts[k])
-                    order = rng.permutation(len(rows))
-                else:
-                    order = np.arange(len(rows))
+            ahead = pool.submit(prepare, 0)
+            for k in range(len(buffers)):
+                ready = ahead.result()
+                self.peak_bytes = max(self.peak_bytes, self._scratch_bytes() + max(self.outputs.nbytes, _nbytes(ready)))
                 o = 0
-                for bs in bsz[cuts[k]:cuts[k + 1]].tolist():
-                    sel = order[o:o + bs]
+                for i, bs in enumerate(bsz[cuts[k]:cuts[k + 1]].tolist()):
+                    yield self._cut(ready, o, o + bs)
                     o += bs
-                    yield self._assemble(rows[sel], pos[sel], blocks, in_worker)
+                    if i == 0 and k + 1 < len(buffers):
+                        ahead = pool.submit(prepare, k + 1)
 
     def _buffer_rows(self, segs, seg_end, lo, hi):
         """Store rows of buffer positions [lo, hi), the chunk ranges to read, and each row's offset in the read block."""
@@ -208,19 +214,33 @@ class ShardStream(IterableDataset):
         return (np.concatenate(parts), np.asarray(starts, np.int64), np.asarray(stops, np.int64),
                 np.concatenate(offs))
 
-    def _assemble(self, rows: np.ndarray, pos: np.ndarray, blocks: dict, in_worker: bool) -> dict:
+    def _gather(self, rows: np.ndarray, pos: np.ndarray, blocks: dict, in_worker: bool) -> dict:
+        """Every array of one buffer, its rows in batch order (``pos``: each row's place in the read blocks)."""
         out = {"index": torch.from_numpy(rows.astype(np.int64))}
         pin = self.pin and not in_worker  # workers hand over shared memory; the main process pins
         for m in self.modalities:
             b = blocks[m]
-            if isinstance(b, CSRBlock):
-                out[m] = gather.csr_rows(b, pos, shared=in_worker, pin=pin)
-            else:
-                out[m] = gather.dense_rows(b, pos, shared=in_worker, pin=pin)
+            threads = getattr(self.source.readers[m], "decode_threads", 1)
+            kw = {"shared": in_worker, "pin": pin, "threads": threads, "pool": self.outputs, "key": m}
+            out[m] = (gather.csr_buffer if isinstance(b, CSRBlock) else gather.dense_buffer)(b, pos, **kw)
             out[f"{m}_mask"] = torch.from_numpy(self.presence[m][rows])
         for t in self.targets:
             out[t] = torch.from_numpy(self.target_arrays[t][rows])
         return out
+
+    @staticmethod
+    def _cut(ready: dict, a: int, b: int) -> dict:
+        """Batch ``[a, b)`` of a gathered buffer: views of its arrays (CSR: a new small ``crow``)."""
+        return {k: v.rows(a, b) if isinstance(v, gather.CSRBuffer) else v[a:b] for k, v in ready.items()}
+
+    def _scratch_bytes(self) -> int:
+        return sum(v.nbytes for m in self.modalities for v in getattr(self.source.readers[m], "_scratch", {}).values())
+
+
+def _nbytes(ready: dict) -> int:
+    """Bytes of a gathered buffer's arrays."""
+    return sum(sum(p.nbytes for p in (v.ptr, v.col, v.values)) if isinstance(v, gather.CSRBuffer) else v.nbytes
+               for v in ready.values())
 
 
 class Stream(IterableDataset):
@@ -240,7 +260,7 @@ class Stream(IterableDataset):
     the code in the batch); :meth:`decode` turns codes back into names.
     """
 
-    def __init__(self, dataset: ShardStream, num_workers=0, device=None, densify=False, prefetch=2,
+    def __init__(self, dataset: ShardStream, num_workers=0, device=None, densify=False, prefetch=None,
                  multiprocessing_context=None, prefetch_factor=None):
         self.dataset = dataset
         self.num_workers = int(num_workers)
@@ -251,7 +271,9 @@ class Stream(IterableDataset):
             self.densify = set(mods)
         else:
             self.densify = set(densify or ())
-        self.prefetch = int(prefetch)
+        # batches finished ahead on a background thread: worth it where a host-to-device copy overlaps
+        # compute (CUDA); on a CPU device the thread hop only cost throughput (see Prefetcher)
+        self.prefetch = (2 if torch.device(self.device).type == "cuda" else 0) if prefetch is None else int(prefetch)
         self.multiprocessing_context = multiprocessing_context
         self.prefetch_factor = prefetch_factor
         self.epoch = int(dataset.epoch)  # epoch of the latest (or, before any, the first) iteration
@@ -296,26 +318,30 @@ class Stream(IterableDataset):
         self.epoch = self._next_epoch
         self._next_epoch = self.epoch + 1
         self.dataset.set_epoch(self.epoch)
-        yield from Prefetcher(self.loader(), self.device, densify=self.densify, depth=self.prefetch)
+        # without workers a DataLoader only wraps the dataset's own iterator: iterate that directly
+        source = self.loader() if self.num_workers else self.dataset
+        yield from Prefetcher(source, self.device, densify=self.densify, depth=self.prefetch)
 
 
 def stream(data, split="train", batch_size=256, shuffle=True, seed=0, device=None, *, modalities=None,
            targets=(), num_workers=0, buffer_size=None, block_rows=None, densify=False, drop_last=False,
-           prefetch=2, multiprocessing_context=None, rank=None, world_size=None, buffer_bytes=None,
+           prefetch=None, multiprocessing_context=None, rank=None, world_size=None, buffer_bytes=None,
            decode_threads=None) -> Stream:
     """A block-shuffled, sharded stream of batches from ``data``.
 
     ``data``: dataset name, store path/URL, opened store, or in-memory
     MuData/AnnData. ``split``: a value of ``obs["split"]`` (or a list, or
     None for all). ``buffer_bytes``: the budget of decoded rows one stream
-    (each worker) holds at once, both read-ahead buffers together (default
-    128 MiB); it sets how many samples are shuffled together (at most 16
+    (each worker) holds at once: two read slots and two gathered buffers,
+    the one served and the next (default 256 MiB); it sets how many samples are shuffled together (at most 16
     blocks, at least one batch). ``buffer_size``: that sample count, given
     directly instead. ``decode_threads``: threads decoding the chunks of one
     read (default: up to 4, the CPU count). ``data`` may also be an AnnData
     or MuData Zarr store written by anndata/mudata or an annbatch
     collection, read in place (:mod:`omicsdata.storage.foreign`). ``device``: where batches
-    land (``"cuda"`` uses pinned buffers and a side stream). ``densify``:
+    land (``"cuda"`` uses pinned buffers and a side stream). ``prefetch``: batches finished ahead
+    on a background thread (default: 2 on CUDA, 0 on a CPU device -- there each batch is
+    finished when asked for, while the next buffer is still read and decoded ahead). ``densify``:
     True or a list of CSR modalities to densify on ``device``. Each epoch
     serves every sample of the split once across all workers and DDP ranks
     (see :mod:`omicsdata.torch.sharding`). Every new iteration is the next
