@@ -262,9 +262,9 @@ class LocalChunks:
     def _decode_parts(self, path: str, payload, targets: list) -> bool:
         """Rows ``[i0, i1)`` of a chunk (its checked ``payload``) into each ``dst`` through c-blosc's
         ``blosc_getitem`` (only the Blosc blocks holding them are decompressed); False where that does not
-        apply (not Blosc, no checksum, a non-contiguous ``dst``) or would decompress more than half the
-        blocks of the chunk (many parts, or a chunk of one block), and the caller decodes the chunk whole
-        (and keeps it in the small cache).
+        apply (not Blosc, no checksum, a non-contiguous ``dst``) or would decompress every block of the
+        chunk (more than half of them, for several parts), and the caller decodes the chunk whole (and keeps
+        it in the small cache).
 
         Only checksummed chunks (our stores' matrices) take this path: ``blosc_getitem`` trusts the block
         offsets in the chunk, and the CRC32C checked first rules out a damaged one."""
@@ -278,10 +278,12 @@ class LocalChunks:
             nbytes, block = (int(v) for v in payload[4:12].view("<u4"))
             row = (int(np.prod(self.tail, dtype=np.int64)) if self.tail else 1) * self.dtype.itemsize
             size = max(1, int(payload[3]))  # the header's typesize: getitem counts in its items
-            # Blosc blocks the parts decompress (one getitem each): worth it below half the chunk's; above,
-            # the chunk is decoded once and kept (a CSR indptr chunk serves the ranges of every later read)
+            # Blosc blocks the parts decompress (one getitem each): one part (a block's end) is worth it below
+            # the whole chunk's; several (a CSR indptr chunk serving every range of a read, and of later reads)
+            # only below half, else the chunk is decoded once and kept
             cost = sum((i1 * row - 1) // block - (i0 * row) // block + 1 for _, i0, i1 in targets if i1 > i0)
-            if block <= 0 or 2 * cost > -(-nbytes // block) or any(
+            blocks = -(-nbytes // block) if block > 0 else 0
+            if cost >= blocks or (len(targets) > 1 and 2 * cost > blocks) or any(
                     (i0 * row) % size or ((i1 - i0) * row) % size for _, i0, i1 in targets):
                 return False
             for dst, i0, i1 in targets:
