@@ -133,12 +133,12 @@ class CSRBuffer:
 
     def __init__(self, ptr: np.ndarray, col: torch.Tensor, values: torch.Tensor, n_features: int):
         self.ptr, self.col, self.values, self.n_features = ptr, col, values, n_features
+        self._crow = ptr.astype(_NUMPY[col.dtype], copy=False)  # ptr in the index dtype, cut per batch
 
     def rows(self, a: int, b: int) -> dict:
         """Rows ``[a, b)`` as ``crow``, ``col``, ``values``, ``shape`` (one index dtype, values float32)."""
         lo, hi = int(self.ptr[a]), int(self.ptr[b])
-        crow = self.ptr[a:b + 1] - lo
-        crow = torch.from_numpy(crow.astype(np.int32) if self.col.dtype == torch.int32 else crow)
+        crow = torch.from_numpy(self._crow[a:b + 1] - self._crow[a])
         return {"crow": crow, "col": self.col[lo:hi], "values": self.values[lo:hi], "shape": (b - a, self.n_features)}
 
 

@@ -73,8 +73,18 @@ class Prefetcher:
         pending.append(host)
         return dev
 
+    def _csr(self, key: str, crow, col, values, shape) -> torch.Tensor:
+        """A batch's CSR parts (already on the device) as a torch CSR tensor, dense where ``densify`` asks."""
+        with warnings.catch_warnings():  # "sparse CSR support is in beta"
+            warnings.simplefilter("ignore", UserWarning)
+            csr = torch.sparse_csr_tensor(crow, col, values, size=shape, device=self.device, check_invariants=False)
+        return csr.to_dense() if key in self.densify else csr
+
     def _finish(self, batch: dict):
-        """Host batch -> device batch; returns (batch, event to wait on, pinned buffers in flight)."""
+        """Host batch -> device batch; returns (batch, event to wait on)."""
+        if self.device.type == "cpu":  # nothing to copy: CSR parts become CSR tensors, the rest is as it is
+            return {k: self._csr(k, v["crow"], v["col"], v["values"], v["shape"]) if isinstance(v, dict) else v
+                    for k, v in batch.items()}, None
         pending: list = []
         given = {v.data_ptr() for v in _tensors(batch)}  # the batch's own (pinned) tensors: not pool buffers
         ctx = torch.cuda.stream(self.side) if self.cuda else _Null()
@@ -85,11 +95,7 @@ class Prefetcher:
                     crow = self._to_device(v["crow"], pending)
                     col = self._to_device(v["col"], pending)
                     val = self._to_device(v["values"], pending)
-                    with warnings.catch_warnings():  # "sparse CSR support is in beta"
-                        warnings.simplefilter("ignore", UserWarning)
-                        csr = torch.sparse_csr_tensor(crow, col, val, size=v["shape"], device=self.device,
-                                                      check_invariants=False)
-                    out[k] = csr.to_dense() if k in self.densify else csr
+                    out[k] = self._csr(k, crow, col, val, v["shape"])
                 else:
                     out[k] = self._to_device(v, pending)
             ev = None
