@@ -13,10 +13,10 @@ How one epoch is served (see :mod:`omicsdata.torch.sharding` for the rule):
   in parallel straight into the buffer, see :mod:`omicsdata.storage.chunks`),
   shuffles the rows of that buffer with a seeded permutation and gathers
   every array of it in that order at once, row parts on two threads
-  (:mod:`omicsdata.torch.gather`) -- no per-sample Python. Reading and
-  gathering run ahead on their own threads, a buffer apart (a three-stage
-  pipeline); batches are slices (views) of the gathered buffer, so the
-  consumer's thread only cuts them.
+  (:mod:`omicsdata.torch.gather`) -- no per-sample Python. A read-ahead
+  thread does this for the next buffer while the current one is served;
+  batches are slices (views) of the gathered buffer, so the consumer's
+  thread only cuts them.
 * Batches travel to the main process as torch tensors in shared memory
   (CSR modalities as their three arrays); the main process turns them into
   the final dict on ``device`` through :class:`~omicsdata.torch.prefetch.Prefetcher`
@@ -44,10 +44,9 @@ from . import gather, sharding
 from .device import resolve_device
 from .sources import check_modalities, decode_codes, encode_targets
 
-DEFAULT_BUFFER_BYTES = 192 << 20  # decoded rows one stream holds at once (read slots + gathered buffers), a budget
+DEFAULT_BUFFER_BYTES = 192 << 20  # decoded rows one stream holds at once (read scratch + gathered buffers), a budget
 DEFAULT_BUFFER_BLOCKS = 16
-# two read slots (one read while the other is gathered) + two gathered buffers (the one served, the next),
-# each with 25% growth headroom
+# one read scratch + two gathered buffers (the one served, the next prepared), each with 25% growth headroom
 _SLOTS = 3.75
 
 
@@ -69,7 +68,7 @@ def row_bytes(reader) -> float:
 
 def default_buffer_size(source: Store, modalities: Sequence[str], block_rows: int, batch_size: int,
                         buffer_bytes: int | None = None) -> int:
-    """Samples per shuffle buffer so that two read slots and two gathered buffers stay within ``buffer_bytes``.
+    """Samples per shuffle buffer so that the read scratch and two gathered buffers stay within ``buffer_bytes``.
 
     Default budget :data:`DEFAULT_BUFFER_BYTES`; at most 16 blocks; at least
     one batch (a budget below one batch's rows cannot hold).
@@ -179,16 +178,25 @@ class ShardStream(IterableDataset):
                 order = np.arange(len(rows))
             return self._gather(rows[order], pos[order], blocks, in_worker)
 
+        # buffer k+1 is read (chunks decoded on the decode threads) and gathered in batch order (row parts on
+        # two threads) by a read-ahead thread while buffer k's batches -- slices (views) of its gathered
+        # arrays -- are served; this thread only cuts them
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="omicsdata-read") as pool:
-            ahead = pool.submit(prepare, 0)
+            ahead, held = pool.submit(prepare, 0), 0
             for k in range(len(buffers)):
                 ready = ahead.result()
-                self.peak_bytes = max(self.peak_bytes, self._scratch_bytes() + max(self.outputs.nbytes, _nbytes(ready)))
+                # held at once: the read scratch, this buffer and the one before (pooled or, when shared or
+                # pinned, plain)
+                live = max(self.outputs.nbytes, held + _nbytes(ready))
+                self.peak_bytes = max(self.peak_bytes, self._scratch_bytes() + live)
+                held = _nbytes(ready)
                 o = 0
                 for i, bs in enumerate(bsz[cuts[k]:cuts[k + 1]].tolist()):
                     yield self._cut(ready, o, o + bs)
                     o += bs
                     if i == 0 and k + 1 < len(buffers):
+                        # read ahead once the consumer has taken this buffer's first batch (in a plain loop it
+                        # has let go of the previous buffer's last one): two gathered buffers live at most
                         ahead = pool.submit(prepare, k + 1)
 
     def _buffer_rows(self, segs, seg_end, lo, hi):
@@ -332,9 +340,9 @@ def stream(data, split="train", batch_size=256, shuffle=True, seed=0, device=Non
     ``data``: dataset name, store path/URL, opened store, or in-memory
     MuData/AnnData. ``split``: a value of ``obs["split"]`` (or a list, or
     None for all). ``buffer_bytes``: the budget of decoded rows one stream
-    (each worker) holds at once: two read slots and two gathered buffers,
-    the one served and the next (default 256 MiB); it sets how many samples are shuffled together (at most 16
-    blocks, at least one batch). ``buffer_size``: that sample count, given
+    (each worker) holds at once: the read scratch and two gathered buffers,
+    the one served and the next (default 192 MiB); it sets how many samples
+    are shuffled together (at most 16 blocks, at least one batch). ``buffer_size``: that sample count, given
     directly instead. ``decode_threads``: threads decoding the chunks of one
     read (default: up to 4, the CPU count). ``data`` may also be an AnnData
     or MuData Zarr store written by anndata/mudata or an annbatch
