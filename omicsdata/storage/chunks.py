@@ -247,13 +247,13 @@ class LocalChunks:
         if tmp is None:
             path = self.path(c)
             raw = self._fetch(c, path)
+            payload = None if raw is None else self._payload(path, raw)
+            if payload is not None and self._decode_parts(path, payload, targets):
+                return
             tmp = np.empty((self.chunk, *self.tail), dtype=self.dtype)
-            if raw is None:
+            if payload is None:
                 tmp[...] = self.fill
             else:
-                payload = self._payload(path, raw)
-                if self._decode_parts(path, payload, targets):
-                    return
                 self._decode_payload(path, payload, tmp)
             self._remember(c, tmp)
         for dst, i0, i1 in targets:
