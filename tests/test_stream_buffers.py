@@ -119,3 +119,63 @@ def test_batches_kept_across_buffers_keep_their_values(csr_store):
     for b in kept:
         np.testing.assert_array_equal(b["rna"].to_dense().numpy(), X[b["index"].numpy()].toarray())
     assert isinstance(kept[0]["rna"], torch.Tensor)
+
+
+@pytest.fixture(scope="module")
+def dense_store(tmp_path_factory):
+    """A dense store of 1,000 x 300 float32 in chunks of a few rows; a train split of ~70% of the rows."""
+    rng = np.random.default_rng(1)
+    X = rng.poisson(2.0, (1000, 300)).astype(np.float32)
+    obs = pd.DataFrame({"split": np.where(rng.random(1000) < 0.7, "train", "test")},
+                       index=[f"s{i}" for i in range(1000)])
+    m = md.MuData({"rna": ad.AnnData(X=X, obs=obs)})
+    m.obs["split"] = obs["split"].to_numpy()
+    path = tmp_path_factory.mktemp("dense") / "s"
+    od.write_store(m, path, dataset="t", chunk_bytes=16 << 10)
+    return path, X, np.flatnonzero(obs["split"].to_numpy() == "train")
+
+
+def _batches(s):
+    return [(b["index"].numpy().copy(), b["rna"].numpy().copy()) for b in s]
+
+
+def test_dense_buffers_are_scattered_as_their_chunks_decode(dense_store, monkeypatch):
+    from omicsdata.storage.chunks import LocalChunks
+
+    path, X, train = dense_store
+    scattered = []
+    real = LocalChunks._decode_scatter
+    monkeypatch.setattr(LocalChunks, "_decode_scatter", lambda self, c, dst: (scattered.append(c), real(self, c, dst)))
+    # buffers of 100 samples cut blocks in two (chunks read in part), rows outside the split are dropped
+    s = od.torch.stream(path, split="train", batch_size=32, buffer_size=100, seed=4)
+    runs = [_batches(s) for _ in range(2)]
+    assert scattered  # the whole chunks went through the scatter path
+    assert not s.dataset.source.readers["rna"]._scratch  # no buffer-sized intermediate read
+    for run in runs:
+        idx = np.concatenate([i for i, _ in run])
+        assert sorted(idx.tolist()) == train.tolist()  # every train row once per epoch, no test row
+        for i, x in run:
+            np.testing.assert_array_equal(x, X[i])
+    assert not np.array_equal(runs[0][0][0], runs[1][0][0])  # the second epoch is reshuffled
+
+    # the same batches where the chunks are not read directly (zarr reads into scratch, then the rows go to
+    # their places)
+    s2 = od.torch.stream(path, split="train", batch_size=32, buffer_size=100, seed=4)
+    r = s2.dataset.source.readers["rna"]
+    r.arr  # noqa: B018 - open it, then take the zarr path
+    r._direct = False
+    for (i0, x0), (i1, x1) in zip(runs[0], _batches(s2), strict=True):
+        np.testing.assert_array_equal(i0, i1)
+        np.testing.assert_array_equal(x0, x1)
+
+
+def test_scatter_places_rows_and_drops_unwanted_ones():
+    from omicsdata.storage import memory
+
+    out = np.zeros((3, 2), np.float32)
+    rows = np.arange(8, dtype=np.float32).reshape(4, 2)
+    memory.Scatter(out, np.array([2, -1, 0, 1]))[0:4].put(rows)
+    np.testing.assert_array_equal(out, rows[[2, 3, 0]])
+    big = memory.empty((1 << 20, 2), np.float32)  # mapped: writable, the asked shape and dtype
+    big[-1] = 5
+    assert big.shape == (1 << 20, 2) and big.dtype == np.float32 and big[-1, 1] == 5

@@ -22,9 +22,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..errors import CorruptStoreError
+from .blosc import blosc_getitem, is_blosc
+from .memory import Scatter
 
 #: Bytes of decoded chunks one array keeps after reading them in part (at least two chunks).
 PARTIAL_CACHE_BYTES = 8 << 20
+
+#: The largest chunk a decode thread keeps an array for (chunks it decodes on their way to scattered rows).
+THREAD_CHUNK_BYTES = 16 << 20
 
 #: Threads decoding chunks of one read (``od.torch.stream(decode_threads=...)`` overrides it).
 DEFAULT_DECODE_THREADS = max(1, min(4, os.cpu_count() or 1))
@@ -217,8 +222,15 @@ class LocalChunks:
         except Exception as e:  # noqa: BLE001 - named by the caller
             raise ChunkDecodeError(path, e) from e
 
-    def jobs(self, out: np.ndarray, lo: int, hi: int, partial: dict) -> list:
-        """Callables that fill ``out`` (``hi - lo`` rows) with the whole chunks of rows ``[lo, hi)``.
+    def _decode_scatter(self, c: int, dst: Scatter) -> None:
+        """Chunk ``c`` into this thread's chunk-sized array (it stays in cache), then its rows to their places."""
+        tmp = _thread_chunk(self.chunk, self.tail, self.dtype)
+        self._decode(c, tmp)
+        dst.put(tmp)
+
+    def jobs(self, out, lo: int, hi: int, partial: dict) -> list:
+        """Callables that fill ``out`` (``hi - lo`` rows; an array, or a :class:`~.memory.Scatter` placing
+        each row) with the whole chunks of rows ``[lo, hi)``.
 
         Chunks only partly wanted go into ``partial`` (``{(id(self), c): (self, c, [(dst, i0, i1)])}``),
         so that :func:`plan` decodes each once however many ranges of one read touch it."""
@@ -228,7 +240,10 @@ class LocalChunks:
             a, b = c * self.chunk, (c + 1) * self.chunk
             s0, s1 = max(a, lo), min(b, hi)
             dst = out[s0 - lo:s1 - lo]
-            if s0 == a and s1 == b and b <= n and dst.flags.c_contiguous:
+            whole = s0 == a and s1 == b and b <= n
+            if whole and isinstance(dst, Scatter):
+                jobs.append((self._decode_scatter, c, dst))
+            elif whole and dst.flags.c_contiguous:
                 jobs.append((self._decode, c, dst))
             else:
                 partial.setdefault((id(self), c), (self, c, []))[2].append((dst, s0 - a, s1 - a))
@@ -257,7 +272,10 @@ class LocalChunks:
                 self._decode_payload(path, payload, tmp)
             self._remember(c, tmp)
         for dst, i0, i1 in targets:
-            dst[...] = tmp[i0:i1]
+            if isinstance(dst, Scatter):
+                dst.put(tmp[i0:i1])
+            else:
+                dst[...] = tmp[i0:i1]
 
     def _decode_parts(self, path: str, payload, targets: list) -> bool:
         """Rows ``[i0, i1)`` of a chunk (its checked ``payload``) into each ``dst`` through c-blosc's
@@ -268,8 +286,8 @@ class LocalChunks:
 
         Only checksummed chunks (our stores' matrices) take this path: ``blosc_getitem`` trusts the block
         offsets in the chunk, and the CRC32C checked first rules out a damaged one."""
-        getitem = blosc_getitem() if self.crc is not None and _is_blosc(self.decoder) else None
-        if getitem is None or not all(dst.flags.c_contiguous for dst, _, _ in targets):
+        getitem = blosc_getitem() if self.crc is not None and is_blosc(self.decoder) else None
+        if getitem is None or not all(isinstance(dst, np.ndarray) and dst.flags.c_contiguous for dst, _, _ in targets):
             return False
         try:
             payload = np.frombuffer(payload, np.uint8)
@@ -310,35 +328,20 @@ class LocalChunks:
                 self._cache.popitem(last=False)
 
 
-def _is_blosc(decoder) -> bool:
-    return type(decoder).__name__ == "Blosc" and type(decoder).__module__.startswith("numcodecs")
+_local = threading.local()
 
 
-_GETITEM: list = []
-
-
-def blosc_getitem():
-    """c-blosc's ``blosc_getitem(src, start, nitems, dest)`` from the library numcodecs ships, or None.
-
-    numcodecs 0.16 no longer wraps it (``decode_partial`` was removed), so it
-    is bound with ctypes (which releases the GIL during the call); it
-    decompresses only the Blosc blocks holding items ``[start, start + nitems)``.
-    """
-    if not _GETITEM:
-        fn = None
-        try:
-            import ctypes
-
-            from numcodecs import blosc
-
-            if str(blosc.VERSION_STRING).startswith("1."):
-                fn = ctypes.CDLL(blosc.__file__).blosc_getitem
-                fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
-                fn.restype = ctypes.c_int
-        except (ImportError, OSError, AttributeError):  # another build: whole chunks are decoded
-            fn = None
-        _GETITEM.append(fn)
-    return _GETITEM[0]
+def _thread_chunk(rows: int, tail: tuple, dtype) -> np.ndarray:
+    """This thread's array of one chunk (kept per shape and dtype up to :data:`THREAD_CHUNK_BYTES`,
+    reused by every chunk it decodes; a larger one is fresh each time)."""
+    arrays = _local.__dict__.setdefault("chunks", {})
+    key = (rows, tail, np.dtype(dtype))
+    a = arrays.get(key)
+    if a is None:
+        a = np.empty((rows, *tail), dtype=dtype)
+        if a.nbytes <= THREAD_CHUNK_BYTES:
+            arrays[key] = a
+    return a
 
 
 def plan(parts) -> list:

@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import CorruptStoreError, StoreError
+from . import memory
 from .chunks import (  # noqa: F401 - corrupt_chunk is imported from here by others
     DEFAULT_DECODE_THREADS,
     ChunkDecodeError,
@@ -88,14 +89,15 @@ def _scratch(slots: dict, key, n: int, tail: tuple, dtype, reuse: bool | int) ->
     when too small; the next read into the same slot overwrites it. The
     stream copies rows out before it reuses a slot, and alternates two slots
     (one read ahead while the other is served); reuse spares the page faults
-    of a new ~100 MB allocation per buffer.
+    of a new ~100 MB allocation per buffer (slots are mapped without numpy's
+    huge-page advice, see :mod:`~.memory`).
     """
     if reuse is False:
         return np.empty((n, *tail), dtype=dtype)
     k = (int(reuse), key)
     have = slots.get(k)
     if have is None or have.shape[0] < n or have.dtype != dtype:
-        have = slots[k] = np.empty((int(n * 1.25) + 1, *tail), dtype=dtype)
+        have = slots[k] = memory.empty((int(n * 1.25) + 1, *tail), dtype)
     return have[:n]
 
 
@@ -118,6 +120,7 @@ class DenseZarrReader:
     """Whole-row ranges of a dense Zarr v3 matrix (:func:`~omicsdata.storage.layout.matrix_key`)."""
 
     kind = "dense"
+    scatters = True  # read(..., into=(out, dest)) places rows as it decodes them
 
     def __init__(self, url: str, modality: str, shape, dtype, chunk_rows: int, dataset: str | None = None,
                  key: str | None = None, zarr_format: int | None = 3):
@@ -142,16 +145,23 @@ class DenseZarrReader:
             self._direct = LocalChunks.of(self.url, self.key, self._arr) or False
         return self._arr
 
-    def read(self, starts: np.ndarray, stops: np.ndarray, reuse: bool | int = False) -> np.ndarray:
+    def read(self, starts: np.ndarray, stops: np.ndarray, reuse: bool | int = False,
+             into: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """Rows ``[starts[i], stops[i])`` concatenated, as one ``(rows, n_features)`` array.
 
         All ranges are fetched concurrently and zarr decodes straight into
         the result (no intermediate copy). ``reuse`` (True or a slot number)
         returns a view of that slot's scratch buffer, which the next read
-        into the same slot overwrites (the stream copies rows out first and
-        alternates two slots, reading one buffer while serving the other).
+        into the same slot overwrites (the stream copies rows out first).
+        ``into=(out, dest)``: row ``i`` of the read goes to ``out[dest[i]]``
+        instead (``dest[i] == -1``: dropped), and ``out`` is returned: local
+        chunk files are decoded chunk by chunk into a cache-sized array and
+        scattered (:class:`~.memory.Scatter`; the stream's shuffled buffer
+        in one pass), other stores read into scratch first.
         """
         starts, stops = _merge(np.asarray(starts), np.asarray(stops))
+        if into is not None:
+            return self._read_into(starts, stops, *into)
         n = int((stops - starts).sum())
         out = _scratch(self._scratch, "X", n, (self.shape[1],), self.dtype, reuse)
         arr = self.arr
@@ -169,6 +179,16 @@ class DenseZarrReader:
             raise _decode_error(self.url, self.modality, self.dataset, [(self.key, self.arr)],
                                 lambda _k: zip(starts.tolist(), stops.tolist()), e) from e
         return out[:n]
+
+    def _read_into(self, starts, stops, out: np.ndarray, dest: np.ndarray) -> np.ndarray:
+        if len(dest) != int((stops - starts).sum()):
+            raise ValueError(f"dest has {len(dest)} entries for a read of {int((stops - starts).sum())} rows")
+        self.arr  # noqa: B018 - opens the array (and the direct reader)
+        if self._direct and self._direct.dtype == self.dtype:
+            _direct_read(self, [(self._direct, memory.Scatter(out, dest), starts, stops)])
+        else:
+            memory.Scatter(out, dest).put(self.read(starts, stops, reuse=True))
+        return out
 
 
 class CSRZarrReader:

@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import torch
 
-from ..storage import CSRBlock
+from ..storage import CSRBlock, memory
 from ..storage.chunks import thread_pool
 
 
@@ -40,7 +40,8 @@ class OutputPool:
     refers to it: every tensor made from it (``torch.from_numpy`` of a view)
     holds a reference to it until the last batch using it is gone. Where the
     consumer holds more buffers, the extra ones are plain allocations the
-    pool does not keep.
+    pool does not keep. Pooled arrays are mapped without numpy's huge-page
+    advice (:mod:`omicsdata.storage.memory`: its first-touch stalls).
     """
 
     def __init__(self, keep: int = 2):
@@ -58,9 +59,9 @@ class OutputPool:
         for i in range(len(lst)):
             if sys.getrefcount(lst[i]) == 2:  # the list and getrefcount's argument: nothing else holds it
                 if len(lst[i]) < n:
-                    lst[i] = np.empty(int(n * 1.25) + 1, dtype)
+                    lst[i] = memory.empty(int(n * 1.25) + 1, dtype)
                 return lst[i][:n].reshape(shape)
-        a = np.empty(int(n * 1.25) + 1 if len(lst) < self.keep else n, dtype)
+        a = memory.empty(int(n * 1.25) + 1 if len(lst) < self.keep else n, dtype)
         if len(lst) < self.keep:
             lst.append(a)
         return a[:n].reshape(shape)
@@ -115,6 +116,20 @@ def dense_buffer(block: np.ndarray, pos: np.ndarray, *, shared: bool = False, pi
     t, out = _alloc((n, p), torch.float32, shared=shared, pin=pin, pool=pool, key=key)
     step = np.arange(n + 1, dtype=np.int64)
     run_parts([(_take_rows, block, pos[a:b], out[a:b]) for a, b in _parts(step, n, threads)])
+    return t
+
+
+def dense_scatter(reader, starts: np.ndarray, stops: np.ndarray, pos: np.ndarray, *, shared: bool = False,
+                  pin: bool = False, pool: OutputPool | None = None, key="") -> torch.Tensor:
+    """What :func:`dense_buffer` gives for the read of rows ``[starts, stops)`` of a dense store ``reader``,
+    without that read in between: each chunk is decoded into a cache-sized array and its rows written
+    straight to their places in the float32 ``(len(pos), p)`` output (``reader.read(..., into=...)``, on
+    the reader's decode threads)."""
+    n, p = len(pos), int(reader.shape[1])
+    t, out = _alloc((n, p), torch.float32, shared=shared, pin=pin, pool=pool, key=key)
+    dest = np.full(int((np.asarray(stops) - np.asarray(starts)).sum()), -1, dtype=np.int64)
+    dest[pos] = np.arange(n, dtype=np.int64)  # read row pos[j] -> output row j; rows outside the split: -1
+    reader.read(starts, stops, into=(out, dest))
     return t
 
 

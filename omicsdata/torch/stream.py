@@ -170,13 +170,12 @@ class ShardStream(IterableDataset):
 
         def prepare(k):  # buffer k: read, shuffled, every array gathered in batch order (read-ahead thread)
             rows, starts, stops, pos = buffers[k]
-            blocks = {m: self.source.readers[m].read(starts, stops, reuse=True) for m in self.modalities}
             if self.shuffle:
                 rng = sharding.epoch_rng(self.seed, self.epoch, 1 + shard.rank, shard.first_batch + cuts[k])
                 order = rng.permutation(len(rows))
             else:
                 order = np.arange(len(rows))
-            return self._gather(rows[order], pos[order], blocks, in_worker)
+            return self._gather(rows[order], pos[order], starts, stops, in_worker)
 
         # buffer k+1 is read (chunks decoded on the decode threads) and gathered in batch order (row parts on
         # two threads) by a read-ahead thread while buffer k's batches -- slices (views) of its gathered
@@ -222,15 +221,22 @@ class ShardStream(IterableDataset):
         return (np.concatenate(parts), np.asarray(starts, np.int64), np.asarray(stops, np.int64),
                 np.concatenate(offs))
 
-    def _gather(self, rows: np.ndarray, pos: np.ndarray, blocks: dict, in_worker: bool) -> dict:
-        """Every array of one buffer, its rows in batch order (``pos``: each row's place in the read blocks)."""
+    def _gather(self, rows: np.ndarray, pos: np.ndarray, starts: np.ndarray, stops: np.ndarray,
+                in_worker: bool) -> dict:
+        """Every array of one buffer, its rows in batch order: the store row ranges ``[starts, stops)``
+        read, row ``pos[j]`` of that read becoming row ``j``. Dense store matrices are scattered into
+        place as their chunks decode; the others are read whole, then gathered."""
         out = {"index": torch.from_numpy(rows.astype(np.int64))}
         pin = self.pin and not in_worker  # workers hand over shared memory; the main process pins
         for m in self.modalities:
-            b = blocks[m]
-            threads = getattr(self.source.readers[m], "decode_threads", 1)
-            kw = {"shared": in_worker, "pin": pin, "threads": threads, "pool": self.outputs, "key": m}
-            out[m] = (gather.csr_buffer if isinstance(b, CSRBlock) else gather.dense_buffer)(b, pos, **kw)
+            reader = self.source.readers[m]
+            kw = {"shared": in_worker, "pin": pin, "pool": self.outputs, "key": m}
+            if getattr(reader, "scatters", False):
+                out[m] = gather.dense_scatter(reader, starts, stops, pos, **kw)
+            else:
+                b = reader.read(starts, stops, reuse=True)
+                out[m] = (gather.csr_buffer if isinstance(b, CSRBlock) else gather.dense_buffer)(
+                    b, pos, threads=getattr(reader, "decode_threads", 1), **kw)
             out[f"{m}_mask"] = torch.from_numpy(self.presence[m][rows])
         for t in self.targets:
             out[t] = torch.from_numpy(self.target_arrays[t][rows])
