@@ -23,11 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 STAGES = {  # stage -> function names (file suffix, function) whose cumulative time it is
-    "read/decode": [("readers.py", "read")],
+    "read/decode (dense: rows placed as decoded)": [("readers.py", "read")],
     "buffer planning": [("stream.py", "_buffer_rows")],
     "CSR assembly + row gather (a buffer's batches)": [("stream.py", "_gather")],
     "tensor conversion (prefetcher finish)": [("prefetch.py", "_finish")],
 }
+GATHER, READ = "CSR assembly + row gather (a buffer's batches)", "read/decode (dense: rows placed as decoded)"
 
 
 class _SyncPool:
@@ -76,8 +77,10 @@ def profile(store: str, epochs: int = 2) -> str:
     st = pstats.Stats(prof)
     total = sum(v[2] for v in st.stats.values())
     lines = [f"samples served: {n}; profiled seconds: {total:.2f} (one thread, {epochs} epochs)"]
-    for stage, keys in STAGES.items():
-        cum = sum(v[3] for (f, _, name), v in st.stats.items() if any(f.endswith(a) and name == b for a, b in keys))
+    cums = {stage: sum(v[3] for (f, _, name), v in st.stats.items() if any(f.endswith(a) and name == b for a, b in keys))
+            for stage, keys in STAGES.items()}
+    cums[GATHER] -= cums[READ]  # the reads run inside the buffer's gather: its own share is the rest
+    for stage, cum in cums.items():
         lines.append(f"  {stage:50s} {cum:7.2f}s  {cum / total:5.0%}")
     lines.append(f"  {f'queueing (prefetcher, depth {s.prefetch})':50s} {queue_cost(s.dataset, s.prefetch):7.3f}ms per batch "
                  f"x {n // 256} batches")
