@@ -54,6 +54,12 @@ def test_a_small_part_of_a_chunk_decodes_only_its_blosc_blocks(csr_store):
     block = r.read(np.array([row0]), np.array([row1]))
     assert calls == []  # both parts came through blosc_getitem, no whole-chunk decode
     np.testing.assert_array_equal(block.to_scipy().toarray(), X[row0:row1].toarray())
+    # one part that needs every Blosc block of its chunk (all of chunk 1 but its first row) also decodes
+    # straight into the block (no chunk-sized array to copy out of)
+    row0 = int(np.searchsorted(ptr, data.chunk + 10))
+    block = r.read(np.array([row0]), np.array([row1]))
+    assert calls == []
+    np.testing.assert_array_equal(block.to_scipy().toarray(), X[row0:row1].toarray())
     # many parts of one chunk that together touch all its Blosc blocks: one whole decode instead
     starts = np.searchsorted(ptr, np.arange(4) * (data.chunk // 4) + data.chunk + 10)
     r.read(starts, starts + 3)
