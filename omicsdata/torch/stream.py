@@ -10,10 +10,12 @@ How one epoch is served (see :mod:`omicsdata.torch.sharding` for the rule):
   per rank).
 * A worker reads ``buffer_size`` samples' worth of blocks at a time (set by
   the ``buffer_bytes`` budget; whole chunk ranges, local chunk files decoded
-  in parallel straight into the buffer, see :mod:`omicsdata.storage.chunks`),
-  shuffles the rows of that buffer with a seeded permutation and gathers
-  every array of it in that order at once, row parts on two threads
-  (:mod:`omicsdata.torch.gather`) -- no per-sample Python. A read-ahead
+  in parallel, see :mod:`omicsdata.storage.chunks`), shuffles the rows of
+  that buffer with a seeded permutation and gathers every array of it in
+  that order at once, row parts on two threads (:mod:`omicsdata.torch.gather`)
+  -- no per-sample Python. A dense matrix of a local store is gathered as it
+  is read: each chunk decodes into a cache-sized array whose rows go
+  straight to their shuffled places (:class:`omicsdata.storage.memory.Scatter`). A read-ahead
   thread does this for the next buffer while the current one is served;
   batches are slices (views) of the gathered buffer, so the consumer's
   thread only cuts them.
