@@ -223,7 +223,8 @@ class LocalChunks:
             raise ChunkDecodeError(path, e) from e
 
     def _decode_scatter(self, c: int, dst: Scatter) -> None:
-        """Chunk ``c`` into this thread's chunk-sized array (it stays in cache), then its rows to their places."""
+        """Chunk ``c`` into this thread's chunk-sized array (reused, so it stays in the last-level cache), then
+        its rows to their places."""
         tmp = _thread_chunk(self.chunk, self.tail, self.dtype)
         self._decode(c, tmp)
         dst.put(tmp)

@@ -42,8 +42,8 @@ class Scatter:
     """A read's destination whose row ``i`` lands at row ``dest[i]`` of ``out`` (``-1``: not wanted).
 
     A reader given one (:meth:`~omicsdata.storage.readers.DenseZarrReader.read`'s
-    ``into``) decodes each chunk into a small per-thread array that stays in
-    the CPU cache and writes its rows straight to their places (numpy's row
+    ``into``) decodes each chunk into a chunk-sized per-thread array (a few
+    MB, held in the CPU's last-level cache) and writes its rows straight to their places (numpy's row
     assignment, which releases the GIL): a shuffled buffer gathered while it
     is decoded, with no buffer-sized intermediate and no second pass over it.
     Slicing gives the destination of a run of the read's rows.

@@ -87,8 +87,8 @@ def _scratch(slots: dict, key, n: int, tail: tuple, dtype, reuse: bool | int) ->
     ``reuse=False``: a fresh array. Otherwise (True or a slot number) a view
     of the reader's scratch array for ``(slot, key)``, grown with 25% headroom
     when too small; the next read into the same slot overwrites it. The
-    stream copies rows out before it reuses a slot, and alternates two slots
-    (one read ahead while the other is served); reuse spares the page faults
+    stream gathers a buffer's rows out of its slot before it reads the next
+    buffer into it; reuse spares the page faults
     of a new ~100 MB allocation per buffer (slots are mapped without numpy's
     huge-page advice, see :mod:`~.memory`).
     """

@@ -4,11 +4,12 @@
 buffer, in the shuffled order, at once (one ``np.take`` / scipy C row gather
 per part, parts on two threads; no per-row Python, no intermediate scipy
 matrix); :func:`dense_scatter` does the same for a dense store matrix while
-reading it (each decoded chunk's rows written to their places); the stream's
-batches are row slices of the result (views, no second copy). The outputs live in shared memory inside a DataLoader worker (the
-main process maps them without a copy), in pinned memory when a CUDA device
-is the target (the host-to-device copy needs no staging buffer), and
-otherwise in an :class:`OutputPool` reused from buffer to buffer.
+reading it (each decoded chunk's rows written to their places). The stream's
+batches are row slices of the result (views, no second copy). The outputs
+live in shared memory inside a DataLoader worker (the main process maps them
+without a copy), in pinned memory when a CUDA device is the target (the
+host-to-device copy needs no staging buffer), and otherwise in an
+:class:`OutputPool` reused from buffer to buffer.
 """
 from __future__ import annotations
 
