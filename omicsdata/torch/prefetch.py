@@ -150,7 +150,6 @@ class Prefetcher:
                 except queue.Empty:
                     th.join(timeout=0.05)
 
-
     def _ready(self, batch: dict, ev) -> dict:
         """The batch, once the consumer's CUDA stream waits on its copy (``ev``; None on a CPU device)."""
         if ev is not None:

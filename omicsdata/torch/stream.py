@@ -15,8 +15,8 @@ How one epoch is served (see :mod:`omicsdata.torch.sharding` for the rule):
   that order at once, row parts on two threads (:mod:`omicsdata.torch.gather`)
   -- no per-sample Python. A dense matrix of a local store is gathered as it
   is read: each chunk decodes into a cache-sized array whose rows go
-  straight to their shuffled places (:class:`omicsdata.storage.memory.Scatter`). A read-ahead
-  thread does this for the next buffer while the current one is served;
+  straight to their shuffled places (:class:`omicsdata.storage.memory.Scatter`).
+  A read-ahead thread does this for the next buffer while the current one is served;
   batches are slices (views) of the gathered buffer, so the consumer's
   thread only cuts them.
 * Batches travel to the main process as torch tensors in shared memory
