@@ -31,6 +31,19 @@ def empty(shape, dtype, *, shared: bool = False, pin: bool = False) -> torch.Ten
 _TORCH = {np.dtype(np.float32): torch.float32, np.dtype(np.int32): torch.int32, np.dtype(np.int64): torch.int64}
 
 
+def _listed_refcount() -> int:
+    """What ``sys.getrefcount(lst[i])`` reports for an object nothing but list ``lst`` holds.
+
+    2 on CPython up to 3.13 (the list and the call's argument); measured rather than assumed, since
+    Python 3.14 says the call may report less (borrowed references) and a value taken for "free" that is
+    one too low would hand out an array whose batches are still alive."""
+    probe = [object()]
+    return sys.getrefcount(probe[0])
+
+
+_ONLY_LISTED = _listed_refcount()
+
+
 class OutputPool:
     """Buffer-sized arrays for gathered buffers, reused once no batch cut from them is alive.
 
@@ -59,7 +72,7 @@ class OutputPool:
         n = int(np.prod(shape, dtype=np.int64))
         lst = self.arrays.setdefault((key, dtype), [])
         for i in range(len(lst)):
-            if sys.getrefcount(lst[i]) == 2:  # the list and getrefcount's argument: nothing else holds it
+            if sys.getrefcount(lst[i]) == _ONLY_LISTED:  # nothing but the pool's list holds it
                 if len(lst[i]) < n:
                     lst[i] = memory.empty(int(n * 1.25) + 1, dtype)
                 return lst[i][:n].reshape(shape)
