@@ -8,7 +8,9 @@ prints, per shape, the cumulative seconds of the stream's stages run in one
 thread (read-ahead off): read/decode (the readers), buffer planning, CSR
 assembly + row gather, tensor conversion (the prefetcher's finish), then the
 cost per batch of queueing (the prefetcher thread and queue), and the top
-functions by own time; then the reads alone, in order and in the stream's shuffled buffers.
+functions by own time; then the reads alone, in order and in the stream's shuffled buffers;
+then the live stream (threads on): each epoch's wall seconds beside the read-ahead thread's seconds
+preparing buffers (reads, the rest of the gather).
 """
 from __future__ import annotations
 
@@ -131,6 +133,44 @@ def read_rates(store: str, epochs: int = 2) -> str:
     return "  reads only (the stream's reader, its decode threads): " + "; ".join(out)
 
 
+def live(store: str, epochs: int = 3) -> str:
+    """The stream as it runs (threads on): per epoch (after the first), its wall seconds and the seconds the
+    read-ahead thread spent preparing buffers -- reading them (dense: rows placed as decoded) and the rest of
+    the gather. Preparing near the whole epoch means the stream waits on it, not on serving batches."""
+    import time
+
+    import omicsdata as od
+
+    s = od.torch.stream(store, split=None, batch_size=256, shuffle=True, seed=0, device="cpu")
+    ds = s.dataset
+    spent = {"prepare": 0.0, "read": 0.0}
+
+    def timed(fn, key):
+        def run(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[key] += time.perf_counter() - t0
+        return run
+
+    ds._gather = timed(ds._gather, "prepare")
+    for m in ds.modalities:
+        reader = ds.source.readers[m]
+        reader.read = timed(reader.read, "read")
+    out = []
+    for e in range(epochs):
+        spent.update(prepare=0.0, read=0.0)
+        t0 = time.perf_counter()
+        for _ in s:
+            pass
+        wall = time.perf_counter() - t0
+        if e:
+            out.append(f"epoch {e}: {wall:.3f}s, preparing buffers {spent['prepare']:.3f}s (reads "
+                       f"{spent['read']:.3f}s, the rest of the gather {spent['prepare'] - spent['read']:.3f}s)")
+    return "  live stream (threads on): " + "; ".join(out)
+
+
 def queue_cost(ds, depth: int, n_batches: int = 200) -> float:
     """Milliseconds per batch to hand ready host batches through the Prefetcher (``depth`` 0: in this
     thread, the CPU default; more: its thread and queue)."""
@@ -160,7 +200,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     for title, store in (("dense", bl.make_dense(out / f"dense-{a.rows}", a.rows)),
                          ("sparse", bl.make_sparse(out / f"sparse-{a.cells}-{a.nnz}", a.cells, a.nnz))):
-        print(f"### {title}: {store}\n{profile(str(store))}\n{read_rates(str(store))}\n")
+        print(f"### {title}: {store}\n{profile(str(store))}\n{read_rates(str(store))}\n{live(str(store))}\n")
 
 
 if __name__ == "__main__":
