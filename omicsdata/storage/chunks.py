@@ -259,7 +259,8 @@ class LocalChunks:
         parts: a CSR ``indptr`` chunk serves every range of a store's rows. Decoding a part spares the
         rest of the chunk a block shares with its neighbour (a shuffled CSR read decoded ~1.5 chunks
         per chunk it used); the neighbour's part comes in a random later buffer, rarely still cached,
-        so a single part is never decoded whole."""
+        so a single part of a checksummed Blosc chunk read into an array is never decoded whole (other
+        codecs, and parts scattered into place, are: see :meth:`_decode_parts`)."""
         tmp = self._cached(c)
         if tmp is None:
             path = self.path(c)
