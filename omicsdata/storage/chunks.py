@@ -2,64 +2,40 @@
 
 The stream reads whole chunk runs; zarr's generic pipeline spends more per
 chunk (an asyncio task, codec dispatch, a buffer copy) than decoding it
-takes. :class:`LocalChunks` handles the common case directly: a local,
-unsharded array chunked along the first axis only, whose codecs are
-``bytes`` (little-endian), at most one compressor (blosc, zstd or gzip) and
-an optional ``crc32c`` checksum. Each chunk file is read whole, its checksum
-checked, and decompressed *straight into* the caller's output rows (a chunk
-only partly wanted goes through one scratch chunk); chunks decode on a
-small thread pool (numcodecs releases the GIL). Anything else (remote
-stores, shards, other codecs) returns ``None`` from :meth:`LocalChunks.of`
-and the readers use zarr.
+takes. :class:`LocalChunks` handles the common case directly: a local array
+chunked along the first axis only, unsharded or sharded (index at the end),
+whose codecs are ``bytes`` (little-endian), at most one compressor (blosc,
+zstd or gzip) and an optional ``crc32c`` checksum. Each chunk's bytes are read
+whole, its checksum checked, and decompressed *straight into* the caller's
+output rows (a chunk only partly wanted goes through one scratch chunk, or
+only its Blosc blocks are decoded); small chunks go in runs, one job (one
+read of a shard) a run. Jobs run on the decode threads of
+:mod:`omicsdata.storage.jobs` (numcodecs releases the GIL). Anything else
+(remote stores, other codecs) returns ``None`` from :meth:`LocalChunks.of`
+and the readers use zarr. A chunk that does not decode raises
+:class:`~omicsdata.storage.chunk_errors.ChunkDecodeError` naming its file.
 """
 from __future__ import annotations
 
 import os
 import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..errors import CorruptStoreError
 from .blosc import blosc_getitem, is_blosc
+from .chunk_errors import ChunkDecodeError
 from .memory import Scatter
 
 #: Bytes of decoded chunks one array keeps after reading them in part (at least two chunks).
 PARTIAL_CACHE_BYTES = 8 << 20
 
+#: Decoded bytes of consecutive whole chunks one decode job takes (chunks smaller than this go in runs:
+#: annbatch's 32k-element inner chunks would be thousands of jobs a read, each a thread switch).
+RUN_BYTES = 1 << 20
+
 #: The largest chunk a decode thread keeps an array for (chunks it decodes on their way to scattered rows).
 THREAD_CHUNK_BYTES = 16 << 20
-
-#: Threads decoding chunks of one read (``od.torch.stream(decode_threads=...)`` overrides it).
-DEFAULT_DECODE_THREADS = max(1, min(4, os.cpu_count() or 1))
-
-_pools: dict = {}
-_lock = threading.Lock()
-
-
-def decode_pool(n: int) -> ThreadPoolExecutor | None:
-    """A process-wide pool of ``n`` decode threads (re-made after a fork); ``None`` for ``n <= 1``."""
-    return thread_pool(n, "decode") if n > 1 else None
-
-
-def thread_pool(n: int, name: str) -> ThreadPoolExecutor:
-    """The process-wide pool ``name`` of ``n`` threads (re-made after a fork)."""
-    key = (os.getpid(), name, n)
-    with _lock:
-        pool = _pools.get(key)
-        if pool is None:
-            pool = _pools[key] = ThreadPoolExecutor(max_workers=n, thread_name_prefix=f"omicsdata-{name}")
-    return pool
-
-
-class ChunkDecodeError(Exception):
-    """A chunk file that does not decode (``.path`` names it)."""
-
-    def __init__(self, path: str, err: Exception):
-        super().__init__(f"{type(err).__name__}: {err}")
-        self.path = path
-
 
 def _decoder(codecs):
     """(numcodecs decoder or None, checksum?) for zarr v3 ``codecs``; raises ValueError when not handled."""
@@ -128,6 +104,8 @@ class LocalChunks:
             self.shard = (self.chunk // inner, index_crc)
             self.chunk = inner
         self.tail = tuple(self.shape[1:])
+        row_bytes = int(np.prod(self.tail, dtype=np.int64)) * self.dtype.itemsize
+        self.run = max(1, RUN_BYTES // max(1, self.chunk * row_bytes))  # whole chunks decoded as one job
         self.fill = arr.metadata.fill_value
         self._key = arr.metadata.encode_chunk_key
         self.nd = len(self.shape)
@@ -170,20 +148,43 @@ class LocalChunks:
         with open(path, "rb") as fh:
             if not self.shard:
                 return fh.read()
-            k, index_crc = self.shard
-            idx = self._index.get(path)
-            if idx is None:
-                size = 16 * k + 4 * index_crc
-                fh.seek(-size, os.SEEK_END)
-                raw = fh.read(size)
-                if index_crc:
-                    raw = self.crc_index.decode(raw)
-                idx = self._index[path] = np.frombuffer(raw, "<u8").reshape(k, 2)
-            off, n = (int(v) for v in idx[c % k])
+            off, n = (int(v) for v in self._shard_index(fh, path)[c % self.shard[0]])
             if off == 2**64 - 1:
                 return None
             fh.seek(off)
             return fh.read(n)
+
+    def _shard_index(self, fh, path: str) -> np.ndarray:
+        """The (offset, length) rows of shard file ``fh``'s inner chunks, its checksum checked (read once)."""
+        idx = self._index.get(path)
+        if idx is None:
+            k, index_crc = self.shard
+            size = 16 * k + 4 * index_crc
+            fh.seek(-size, os.SEEK_END)
+            raw = fh.read(size)
+            if index_crc:
+                raw = self.crc_index.decode(raw)
+            idx = self._index[path] = np.frombuffer(raw, "<u8").reshape(k, 2)
+        return idx
+
+    def _raw_run(self, c0: int, c1: int, path: str) -> list:
+        """The encoded bytes of inner chunks ``[c0, c1)`` of one shard (None: never written): one read of
+        the span when they are stored back to back (as zarr writes a shard), else one read each."""
+        with open(path, "rb") as fh:
+            k = self.shard[0]
+            off, n = self._shard_index(fh, path)[c0 % k:(c1 - 1) % k + 1].astype(np.int64).T
+            if (off >= 0).all() and (off[1:] == off[:-1] + n[:-1]).all():
+                fh.seek(int(off[0]))
+                span = memoryview(fh.read(int(off[-1] + n[-1] - off[0])))
+                return [span[a:a + m] for a, m in zip((off - off[0]).tolist(), n.tolist())]
+            got = []
+            for a, m in zip(off.tolist(), n.tolist()):
+                if a < 0:  # offset 2**64 - 1 (as int64: -1): never written
+                    got.append(None)
+                    continue
+                fh.seek(a)
+                got.append(fh.read(m))
+            return got
 
     def _fetch(self, c: int, path: str):
         """The encoded bytes of chunk ``c`` (None: never written); a damaged shard index raises
@@ -235,7 +236,7 @@ class LocalChunks:
 
         Chunks only partly wanted go into ``partial`` (``{(id(self), c): (self, c, [(dst, i0, i1)])}``),
         so that :func:`plan` decodes each once however many ranges of one read touch it."""
-        jobs = []
+        jobs, run = [], []  # run: consecutive whole chunks going to contiguous rows of out
         n = self.shape[0]
         for c in range(lo // self.chunk, -(-hi // self.chunk)):
             a, b = c * self.chunk, (c + 1) * self.chunk
@@ -245,10 +246,40 @@ class LocalChunks:
             if whole and isinstance(dst, Scatter):
                 jobs.append((self._decode_scatter, c, dst))
             elif whole and dst.flags.c_contiguous:
-                jobs.append((self._decode, c, dst))
+                run.append(c)
             else:
                 partial.setdefault((id(self), c), (self, c, []))[2].append((dst, s0 - a, s1 - a))
+        # small chunks go in runs of RUN_BYTES, one job (and in a shard one read) a run, never across shards
+        k = self.shard[0] if self.shard else len(run) + 1
+        for i in range(0, len(run), self.run):
+            part = run[i:i + self.run]
+            cut = [0, *(j for j in range(1, len(part)) if part[j] % k == 0), len(part)]
+            for x, y in zip(cut[:-1], cut[1:]):
+                c0, c1 = part[x], part[y - 1] + 1
+                dst = out[c0 * self.chunk - lo:c1 * self.chunk - lo]
+                jobs.append((self._decode, c0, dst) if c1 - c0 == 1 else (self._decode_run, c0, c1, dst))
         return jobs
+
+    def _decode_run(self, c0: int, c1: int, out: np.ndarray) -> None:
+        """Consecutive whole chunks ``[c0, c1)`` into ``out`` (C-contiguous, their rows), as one job: chunks
+        of one shard come in one read (see :meth:`jobs`)."""
+        if not self.shard:
+            for c in range(c0, c1):
+                self._decode(c, out[(c - c0) * self.chunk:(c - c0 + 1) * self.chunk])
+            return
+        path = self.path(c0)
+        try:
+            raws = self._raw_run(c0, c1, path)
+        except FileNotFoundError:
+            raws = [None] * (c1 - c0)
+        except Exception as e:  # noqa: BLE001 - a damaged shard index
+            raise ChunkDecodeError(path, e) from e
+        for i, raw in enumerate(raws):
+            dst = out[i * self.chunk:(i + 1) * self.chunk]
+            if raw is None:
+                dst[...] = self.fill
+            else:
+                self._decode_payload(path, self._payload(path, raw), dst)
 
     def _partials(self, c: int, targets: list) -> None:
         """Chunk ``c`` decoded once (or taken from the small cache of recently decoded partial chunks),
@@ -360,49 +391,3 @@ def plan(parts) -> list:
             jobs += direct.jobs(out[o:o + b - a], a, b, partial)
             o += b - a
     return jobs + [(d._partials, c, targets) for d, c, targets in partial.values()]
-
-
-def run_jobs(jobs: list, threads: int) -> None:
-    """Run ``(fn, *args)`` jobs, on ``threads`` decode threads when more than one; re-raises the first error."""
-    pool = decode_pool(threads) if len(jobs) > 1 else None
-    if pool is None:
-        for fn, *args in jobs:
-            fn(*args)
-        return
-    for f in [pool.submit(fn, *args) for fn, *args in jobs]:
-        f.result()
-
-
-def _chunk_file(url: str, arr, key: str, row: int) -> str:
-    """The file holding element ``row`` (first axis) of zarr array ``arr`` at ``key`` in store ``url``."""
-    grid = arr.metadata.chunk_grid.chunk_shape  # the shard shape when sharded: one file per shard
-    coords = (row // grid[0],) + (0,) * (len(grid) - 1)
-    return f"{url.rstrip('/')}/{key}/{arr.metadata.encode_chunk_key(coords)}"
-
-
-def _decode_error(url: str, modality: str, dataset: str | None, parts, ranges, err: Exception) -> Exception:
-    """Find which chunk of ``parts`` (``[(key, zarr array)]``) over element ``ranges`` fails to decode.
-
-    Re-reads the chunks of the failed read one at a time; returns a
-    :class:`CorruptStoreError` naming the chunk file (or ``err`` itself when
-    every chunk decodes alone, i.e. it was not a corrupt chunk).
-    """
-    for key, arr in parts:
-        step = int(arr.metadata.chunk_grid.chunk_shape[0])
-        n = int(arr.shape[0])
-        for a, b in ranges(key):
-            for c0 in range((a // step) * step, min(b, n), step):
-                try:
-                    arr[c0:min(c0 + step, n)]
-                except Exception as e:  # noqa: BLE001 - any decode failure is what we look for
-                    return corrupt_chunk(url, modality, dataset, _chunk_file(url, arr, key, c0), e)
-    return err
-
-
-def corrupt_chunk(url: str, modality: str, dataset: str | None, chunk_file: str, err: Exception) -> CorruptStoreError:
-    """The error for a chunk that does not decode: names the dataset, the modality, the file and the fix."""
-    name = dataset or "<name>"
-    return CorruptStoreError(
-        f"dataset '{name}': store {url}: modality '{modality}': chunk file {chunk_file} cannot be decoded "
-        f"({type(err).__name__}: {err}); the store is corrupt (flipped or truncated bytes); rebuild it with "
-        f"od.build('{name}', force=True)", [chunk_file])

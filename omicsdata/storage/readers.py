@@ -18,15 +18,13 @@ import scipy.sparse as sp
 
 from ..errors import CorruptStoreError, StoreError
 from . import memory
-from .chunks import (  # noqa: F401 - corrupt_chunk is imported from here by others
-    DEFAULT_DECODE_THREADS,
+from .chunk_errors import (  # noqa: F401 - corrupt_chunk is imported from here by others
     ChunkDecodeError,
-    LocalChunks,
     _decode_error,
     corrupt_chunk,
-    plan,
-    run_jobs,
 )
+from .chunks import LocalChunks, plan
+from .jobs import DEFAULT_DECODE_THREADS, run_jobs
 from .layout import csr_part_key, graph_key, matrix_key
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..storage import CSRBlock, memory
-from ..storage.chunks import thread_pool
+from ..storage.jobs import thread_pool
 
 
 def empty(shape, dtype, *, shared: bool = False, pin: bool = False) -> torch.Tensor:
@@ -191,32 +191,54 @@ def csr_buffer(block: CSRBlock, pos: np.ndarray, *, shared: bool = False, pin: b
     idx = np.dtype(np.int32) if narrow else np.dtype(np.int64)
     col, cn = _alloc((nnz,), _TORCH[idx], shared=shared, pin=pin, pool=pool, key=(key, "col"))
     values, vn = _alloc((nnz,), torch.float32, shared=shared, pin=pin, pool=pool, key=(key, "values"))
-    indptr = _scipy_indptr(block, idx)
+    mode = _scipy_mode(block, idx)
+    indptr = block.indptr.astype(idx, copy=False) if mode else None
+    src = None  # "swapped": the gathered indices in their stored dtype, widened into col after
+    if mode == "swapped":
+        src = pool.get((key, "col-stored"), (nnz,), block.indices.dtype) if pool is not None else \
+            np.empty(nnz, block.indices.dtype)
     run_parts([(_gather_part, block, pos[a:b], starts[a:b], lens[a:b], idx, cn[cum[a]:cum[b]], vn[cum[a]:cum[b]],
-                indptr) for a, b in _parts(cum, len(pos), threads)])
+                indptr, mode, None if src is None else src[cum[a]:cum[b]]) for a, b in _parts(cum, len(pos), threads)])
     return CSRBuffer(cum, col, values, block.n_features)
 
 
-def _gather_part(block, pos, starts, lens, idx, col, values, indptr) -> None:
-    if indptr is not None:  # scipy's C row gather: one pass, no index array
-        from scipy.sparse._sparsetools import csr_row_index
+def _gather_part(block, pos, starts, lens, idx, col, values, indptr, mode, src) -> None:
+    from scipy.sparse._sparsetools import csr_row_index
 
+    if mode == "direct":  # scipy's C row gather: one pass, no index array
         csr_row_index(len(pos), pos.astype(idx, copy=False), indptr, block.indices, block.data, col, values)
         return
+    if mode == "swapped":
+        # scipy's gather is templated on an index type (int32 here) and a value type: the float32 values'
+        # bits ride in the index slot and the narrow stored indices in the value slot; then they widen
+        csr_row_index(len(pos), pos.astype(idx, copy=False), indptr, block.data.view(np.int32), block.indices,
+                      values.view(np.int32), src)
+        col[...] = src
+        return
     # the source position of every output non-zero: its row's start plus its rank inside the row
-    src = np.arange(len(col), dtype=np.int64)
-    src += np.repeat(starts - (np.r_[0, np.cumsum(lens)[:-1]]), lens)
-    col[:] = block.indices[src]
-    values[:] = block.data[src]
+    at = np.arange(len(col), dtype=np.int64)
+    at += np.repeat(starts - (np.r_[0, np.cumsum(lens)[:-1]]), lens)
+    col[:] = block.indices[at]
+    values[:] = block.data[at]
 
 
-def _scipy_indptr(block: CSRBlock, idx: np.dtype) -> np.ndarray | None:
-    """``indptr`` in the indices' dtype where scipy's C row gather applies to the block's arrays as they are
-    (no scipy matrix: its constructor copies arrays that are views of a larger scratch buffer), else None."""
+#: Stored index dtypes scipy's row gather takes in its value slot (annbatch writes int16/uint16 indices).
+_VALUE_SLOT = {np.dtype(t) for t in (np.int8, np.uint8, np.int16, np.uint16, np.uint32)}
+
+
+def _scipy_mode(block: CSRBlock, idx: np.dtype) -> str | None:
+    """How scipy's C row gather applies to the block's arrays as they are (no scipy matrix: its constructor
+    copies arrays that are views of a larger scratch buffer): ``"direct"`` (indices already in ``idx``,
+    float32 values), ``"swapped"`` (narrower or unsigned indices, int32 output: see :func:`_gather_part`),
+    or None (numpy's gather)."""
     try:
         from scipy.sparse._sparsetools import csr_row_index  # noqa: F401
     except ImportError:  # pragma: no cover - a scipy without it: the numpy path
         return None
-    if block.indices.dtype != idx or block.data.dtype != np.float32:
+    if block.data.dtype != np.float32:
         return None
-    return block.indptr.astype(idx, copy=False)
+    if block.indices.dtype == idx:
+        return "direct"
+    if idx == np.int32 and block.indices.dtype in _VALUE_SLOT:
+        return "swapped"
+    return None
