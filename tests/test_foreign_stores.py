@@ -259,7 +259,7 @@ def test_small_sharded_chunks_decode_in_runs_equal_to_zarr(tmp_path, monkeypatch
             _shard_file_reversed(f, 8)
     monkeypatch.setattr(chunks, "RUN_BYTES", 5 * 16 * 4)  # runs of 5 inner chunks
     lc = chunks.LocalChunks.of(str(tmp_path / "a.zarr"), "", zarr.open_array(tmp_path / "a.zarr", mode="r"))
-    assert lc is not None and lc.shard == (8, True) and lc.run == 5
+    assert lc is not None and lc.shard == (8, True) and lc.run_chunks == 5
     index = lc._shard_index(open(lc.path(16), "rb"), lc.path(16))  # shard 2: rows 256-383, chunks 16-23
     shard1 = lc._shard_index(open(lc.path(8), "rb"), lc.path(8))
     assert (shard1[5:, 0] == 2**64 - 1).all()  # rows 208-255 (inner chunks 13-15) are fill: never written

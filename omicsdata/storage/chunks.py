@@ -105,7 +105,7 @@ class LocalChunks:
             self.chunk = inner
         self.tail = tuple(self.shape[1:])
         row_bytes = int(np.prod(self.tail, dtype=np.int64)) * self.dtype.itemsize
-        self.run = max(1, RUN_BYTES // max(1, self.chunk * row_bytes))  # whole chunks decoded as one job
+        self.run_chunks = max(1, RUN_BYTES // max(1, self.chunk * row_bytes))  # whole chunks a decode job takes
         self.fill = arr.metadata.fill_value
         self._key = arr.metadata.encode_chunk_key
         self.nd = len(self.shape)
@@ -250,10 +250,9 @@ class LocalChunks:
             else:
                 partial.setdefault((id(self), c), (self, c, []))[2].append((dst, s0 - a, s1 - a))
         # small chunks go in runs of RUN_BYTES, one job (and in a shard one read) a run, never across shards
-        k = self.shard[0] if self.shard else len(run) + 1
-        for i in range(0, len(run), self.run):
-            part = run[i:i + self.run]
-            cut = [0, *(j for j in range(1, len(part)) if part[j] % k == 0), len(part)]
+        for i in range(0, len(run), self.run_chunks):
+            part = run[i:i + self.run_chunks]
+            cut = [0, *(j for j in range(1, len(part)) if self.shard and part[j] % self.shard[0] == 0), len(part)]
             for x, y in zip(cut[:-1], cut[1:]):
                 c0, c1 = part[x], part[y - 1] + 1
                 dst = out[c0 * self.chunk - lo:c1 * self.chunk - lo]
