@@ -231,7 +231,7 @@ def _shard_file_reversed(path, k):
     """Rewrite a shard file of ``k`` inner chunks (index at the end, crc32c) with its chunks in reverse order."""
     from numcodecs.checksum32 import CRC32C
 
-    raw = open(path, "rb").read()
+    raw = path.read_bytes()
     idx = np.frombuffer(CRC32C(location="end").decode(raw[-(16 * k + 4):]), "<u8").reshape(k, 2)
     body, new = bytearray(), idx.copy()
     for i in reversed(range(k)):
@@ -239,7 +239,7 @@ def _shard_file_reversed(path, k):
         if off != 2**64 - 1:
             new[i] = (len(body), n)
             body += raw[off:off + n]
-    open(path, "wb").write(bytes(body) + bytes(CRC32C(location="end").encode(new.astype("<u8").tobytes())))
+    path.write_bytes(bytes(body) + bytes(CRC32C(location="end").encode(new.astype("<u8").tobytes())))
 
 
 @pytest.mark.parametrize("layout", ["as written", "reversed"])
@@ -260,8 +260,11 @@ def test_small_sharded_chunks_decode_in_runs_equal_to_zarr(tmp_path, monkeypatch
     monkeypatch.setattr(chunks, "RUN_BYTES", 5 * 16 * 4)  # runs of 5 inner chunks
     lc = chunks.LocalChunks.of(str(tmp_path / "a.zarr"), "", zarr.open_array(tmp_path / "a.zarr", mode="r"))
     assert lc is not None and lc.shard == (8, True) and lc.run_chunks == 5
-    index = lc._shard_index(open(lc.path(16), "rb"), lc.path(16))  # shard 2: rows 256-383, chunks 16-23
-    shard1 = lc._shard_index(open(lc.path(8), "rb"), lc.path(8))
+    def shard_index(c):
+        with open(lc.path(c), "rb") as fh:
+            return lc._shard_index(fh, lc.path(c))
+    index = shard_index(16)  # shard 2: rows 256-383, chunks 16-23
+    shard1 = shard_index(8)
     assert (shard1[5:, 0] == 2**64 - 1).all()  # rows 208-255 (inner chunks 13-15) are fill: never written
     back_to_back = (index[1:, 0] == index[:-1, 0] + index[:-1, 1]).all()
     assert back_to_back == (layout == "as written")
